@@ -1,0 +1,1 @@
+"""Adapters: settings, event store, Kafka, logging. Imports `domain`, never `api`."""

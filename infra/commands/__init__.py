@@ -1,0 +1,1 @@
+"""Command handlers, one mixin per case type, combined in infra.application."""

@@ -1,0 +1,149 @@
+"""Seals personal fields inside stored events with the data subject's own key.
+
+Any dict in an event's state that holds a personal field (names, IIN, document number,
+birth date, address line) has those fields replaced by one AES-GCM sealed blob under the
+subject's key. The subject is identified by IIN, else by document type and number; a dict
+with personal fields but no identity (an address, a correction) belongs to the first
+subject seen in the same event.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+from infra.subject_keys import SubjectKeyStore
+
+PERSONAL_FIELDS = frozenset({
+    "iin", "family_name", "given_name", "patronymic", "document_number", "birth_date", "line",
+})
+SEALED = "$sealed"
+SUBJECT = "$subject"
+FIELDS = "$fields"
+_MARKERS = frozenset({"$sealed", "$subject", "$fields"})
+ERASED = "[erased]"
+_NAMESPACE = uuid.UUID("5b0c5d3e-6f7a-4c1e-9a57-6b6f73682d31")
+
+
+def subject_id_of(iin: str | None = None, document_type: str | None = None,
+                  document_number: str | None = None) -> str:
+    """Stable pseudonymous id of a data subject (what `kosh erase` takes after lookup)."""
+    if iin:
+        return str(uuid.uuid5(_NAMESPACE, f"iin:{iin}"))
+    if document_number:
+        return str(uuid.uuid5(_NAMESPACE, f"doc:{document_type or ''}:{document_number}"))
+    raise ValueError("a data subject needs an IIN or a document number")
+
+
+def _identity(d: dict[str, Any]) -> str | None:
+    if d.get("iin") or d.get("document_number"):
+        return subject_id_of(d.get("iin"), d.get("document_type"), d.get("document_number"))
+    return None
+
+
+def _first_identity(value: Any) -> str | None:
+    if isinstance(value, list):
+        return next((i for v in value if (i := _first_identity(v))), None)
+    if not isinstance(value, dict):
+        return None
+    return _identity(value) or next(
+        (i for v in value.values() if (i := _first_identity(v))), None
+    )
+
+
+def _erased_value(field: str, subject: str) -> str | None:
+    if field in ("iin", "document_number"):
+        return f"erased:{subject}"  # still unique, so registers keep one row per subject
+    if field == "birth_date":
+        return None
+    return ERASED
+
+
+class PersonalDataSealer:
+    def __init__(self, keys: SubjectKeyStore) -> None:
+        self.keys = keys
+
+    # -- writing -----------------------------------------------------------------------
+    def seal(self, originator_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        primary = _first_identity(state)
+        if primary is not None:
+            self.keys.link(originator_id, primary)
+        else:
+            primary = self.keys.subject_of(originator_id)
+        return self._seal(state, primary)  # type: ignore[no-any-return]
+
+    def _seal(self, value: Any, primary: str | None) -> Any:
+        if isinstance(value, list):
+            return [self._seal(v, primary) for v in value]
+        if not isinstance(value, dict):
+            return value
+        personal = {k: v for k, v in value.items() if k in PERSONAL_FIELDS and v is not None}
+        out = {k: self._seal(v, primary) for k, v in value.items() if k not in personal}
+        subject = (_identity(value) or primary) if personal else None
+        if subject is None:
+            return {**out, **personal}  # nobody it could identify: not personal data
+        if personal:
+            out[SUBJECT] = subject
+            out[FIELDS] = sorted(personal)
+            out[SEALED] = self._encrypt(subject, personal)
+        return out
+
+    def _encrypt(self, subject: str, fields: dict[str, Any]) -> str:
+        key = self.keys.key_for_writing(subject)
+        nonce = os.urandom(12)
+        sealed = AESGCM(key).encrypt(nonce, orjson.dumps(fields), subject.encode())
+        return base64.b64encode(nonce + sealed).decode()
+
+    # -- reading -----------------------------------------------------------------------
+    def unseal(self, state: Any) -> Any:
+        if isinstance(state, list):
+            return [self.unseal(v) for v in state]
+        if not isinstance(state, dict):
+            return state
+        out = {k: self.unseal(v) for k, v in state.items() if k not in _MARKERS}
+        if SEALED in state:
+            out.update(self._decrypt(state[SUBJECT], state[FIELDS], state[SEALED]))
+        return out
+
+    def _decrypt(self, subject: str, fields: list[str], blob: str) -> dict[str, Any]:
+        key = self.keys.key_for_reading(subject)
+        if key is None:
+            return {f: _erased_value(f, subject) for f in fields}
+        raw = base64.b64decode(blob)
+        opened = AESGCM(key).decrypt(raw[:12], raw[12:], subject.encode())
+        return orjson.loads(opened)  # type: ignore[no-any-return]
+
+
+class SealingMapper(Mapper[Any]):
+    """eventsourcing's Mapper, sealing personal fields before encoding and opening them
+    after decoding; everything else (topic, versions, upcasting) is the library's."""
+
+    def __init__(self, transcoder: Transcoder, sealer: PersonalDataSealer) -> None:
+        super().__init__(transcoder=transcoder)
+        self.sealer = sealer
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=self.transcoder.encode(self.sealer.seal(str(originator_id), state)),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        object.__setattr__(event, "__dict__", self.sealer.unseal(event.__dict__))
+        return event

@@ -1,0 +1,110 @@
+"""A DB-API connection to SQLite or PostgreSQL, with `?` placeholders on both."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class Database:
+    """Thread-local connections; each `transaction()` commits or rolls back as one."""
+
+    def __init__(self, url: str | None, sqlite_path: Path | None = None, schema: str = "public"):
+        self.is_postgres = bool(url)
+        self.url = url
+        self.sqlite_path = sqlite_path
+        self.schema = schema
+        self._local = threading.local()
+        if not self.is_postgres and sqlite_path is not None:
+            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _connect(self) -> Any:
+        if self.is_postgres:
+            import psycopg
+
+            conn = psycopg.connect(self.url, autocommit=False, connect_timeout=5)
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                cur.execute(f'SET search_path TO "{self.schema}"')
+            conn.commit()
+            return conn
+        conn = sqlite3.connect(str(self.sqlite_path), timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def reset(self) -> None:
+        """Drops this thread's connection (after an error that may have broken it)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close
+                pass
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        conn = self.connection()
+        cur = Cursor(conn.cursor(), self.is_postgres)
+        try:
+            if not self.is_postgres:
+                cur.execute("BEGIN IMMEDIATE")
+            yield cur
+            if self.is_postgres:
+                conn.commit()
+            else:
+                cur.execute("COMMIT")
+        except BaseException:
+            try:
+                if self.is_postgres:
+                    conn.rollback()
+                else:
+                    cur.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                self.reset()
+            raise
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+
+class Cursor:
+    def __init__(self, raw: Any, is_postgres: bool) -> None:
+        self._raw = raw
+        self._pg = is_postgres
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self._pg:
+            sql = sql.replace("?", "%s")
+        self._raw.execute(sql, tuple(params))
+        return int(self._raw.rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self._pg:
+            sql = sql.replace("?", "%s")
+        self._raw.executemany(sql, [tuple(r) for r in rows])
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._raw.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._raw.fetchall())
+
+    def close(self) -> None:
+        self._raw.close()
