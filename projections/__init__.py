@@ -1,0 +1,1 @@
+"""Read models (registers) built from events, and the audit trail."""

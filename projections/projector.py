@@ -1,0 +1,103 @@
+"""Applies events to projections, each at most once.
+
+For every projection, the register update and the record that sequence number N was
+applied commit in the same transaction; a redelivered or republished event finds its
+sequence number already recorded and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from infra.sql import Cursor, Database
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS projection_applied (
+        projection TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (projection, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS projection_status (
+        projection TEXT PRIMARY KEY,
+        applied_count BIGINT NOT NULL,
+        max_seq BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    )""",
+]
+
+
+class Projection(Protocol):
+    name: str
+    ddl: Sequence[str]
+
+    def apply(self, cur: Cursor, seq: int, event: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One event as a consumer received it: its store sequence number and the event."""
+
+    seq: int
+    event: Any
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    projection: str
+    applied_count: int
+    max_seq: int
+
+
+class Projector:
+    def __init__(self, db: Database, projections: Iterable[Projection]) -> None:
+        self.db = db
+        self.projections = list(projections)
+        with db.transaction() as cur:
+            for ddl in [*_DDL, *(d for p in self.projections for d in p.ddl)]:
+                cur.execute(ddl)
+
+    def apply_batch(self, batch: Sequence[Delivered]) -> int:
+        """Applies a batch in one transaction; returns how many (projection, event)
+        pairs were new."""
+        applied = 0
+        with self.db.transaction() as cur:
+            for projection in self.projections:
+                fresh = [d for d in batch if self._claim(cur, projection.name, d.seq)]
+                for d in fresh:
+                    projection.apply(cur, d.seq, d.event)
+                if fresh:
+                    self._bump_status(cur, projection.name, fresh)
+                applied += len(fresh)
+        return applied
+
+    @staticmethod
+    def _claim(cur: Cursor, name: str, seq: int) -> bool:
+        return (
+            cur.execute(
+                "INSERT INTO projection_applied (projection, seq) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (name, seq),
+            )
+            == 1
+        )
+
+    @staticmethod
+    def _bump_status(cur: Cursor, name: str, fresh: Sequence[Delivered]) -> None:
+        cur.execute(
+            "INSERT INTO projection_status (projection, applied_count, max_seq, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (projection) DO UPDATE SET "
+            "applied_count = projection_status.applied_count + excluded.applied_count, "
+            "max_seq = CASE WHEN excluded.max_seq > projection_status.max_seq "
+            "THEN excluded.max_seq ELSE projection_status.max_seq END, "
+            "updated_at = excluded.updated_at",
+            (name, len(fresh), max(d.seq for d in fresh), time.time()),
+        )
+
+    def status(self) -> list[ProjectionStatus]:
+        rows = self.db.query(
+            "SELECT projection, applied_count, max_seq FROM projection_status ORDER BY projection"
+        )
+        return [ProjectionStatus(r[0], int(r[1]), int(r[2])) for r in rows]
