@@ -1,0 +1,1 @@
+"""faststream Kafka apps: projection consumers (and later command intake, ops monitor)."""
