@@ -1,0 +1,1 @@
+"""Entry points: HTTP (FastAPI), the `kosh` CLI, and the composition root."""

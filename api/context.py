@@ -1,0 +1,63 @@
+"""Per-request context: correlation id bound to every log line, and the actor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import structlog
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.middleware import idempotency_key
+from domain.context import Actor, CommandContext
+
+CORRELATION_HEADER = "x-correlation-id"
+
+
+class CorrelationMiddleware:
+    """Takes the caller's X-Correlation-ID (or makes one), binds it for structlog and
+    echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        raw = headers.get(CORRELATION_HEADER.encode(), b"").decode("latin-1").strip()
+        correlation_id = raw[:128] if raw else str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"], (CORRELATION_HEADER.encode(), correlation_id.encode())
+                ]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            await self.app(scope, receive, send_with_header)
+
+
+def actor_of(request: Request) -> Actor:
+    """The acting user. Until authentication lands (issue 6) it is taken from headers."""
+    h = request.headers
+    return Actor(
+        actor_id=h.get("x-actor-id", "anonymous")[:128],
+        role=h.get("x-actor-role", "registrar")[:64],
+        organisation=h.get("x-actor-organisation", "unknown")[:128],
+    )
+
+
+def command_context(request: Request, effective_date: dt.date | None) -> CommandContext:
+    return CommandContext(
+        actor=actor_of(request),
+        effective_date=effective_date or dt.date.today(),
+        correlation_id=request.state.correlation_id,
+        # The Idempotency-Key, so a retry after a crash finds this command's events.
+        causation_id=idempotency_key(request.headers) or str(uuid.uuid4()),
+    )

@@ -1,0 +1,47 @@
+"""`kosh erase SUBJECT --legal-basis ... --token T`: erasure from the command line, under
+the same rule as HTTP (only a data_protection_officer may erase)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import uuid
+
+from domain.context import Actor, CommandContext
+from domain.errors import DomainError
+from infra.auth import AuthenticationError, verify_token
+from infra.permissions import command_role
+from infra.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("erase", help="erase a data subject's personal data")
+    p.add_argument("subject", help="IIN, or document_type:number")
+    p.add_argument("--legal-basis", required=True, help="the law and article requiring it")
+    p.add_argument("--token", required=True, help="a data_protection_officer's token")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from api.bootstrap import bootstrap
+
+    try:
+        principal = verify_token(settings, args.token)
+    except AuthenticationError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 3
+    role = command_role(principal, "erase_subject", settings)
+    if role is None:
+        print(f"refused: role(s) {', '.join(principal.roles)} may not erase personal data; "
+              "only a data_protection_officer may", file=sys.stderr)
+        return 3
+    ctx = CommandContext(Actor(principal.subject, role, principal.organisation), dt.date.today(),
+                         str(uuid.uuid4()), str(uuid.uuid4()))
+    try:
+        outcome = bootstrap(settings).app.erase_subject(args.subject, args.legal_basis, ctx)
+    except DomainError as exc:
+        print(f"refused: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"erased: erasure {outcome.case_id}, events {list(outcome.sequence_numbers)}")
+    return 0

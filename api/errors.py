@@ -1,0 +1,70 @@
+"""The one place where refusals become HTTP statuses and bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import RecordConflictError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from domain.errors import (
+    CaseNotFound,
+    DomainError,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolation,
+)
+
+log = structlog.get_logger(__name__)
+
+STATUS = {CaseNotFound: 404, InvalidTransition: 409, RuleViolation: 422, InvalidValue: 422}
+
+
+def status_for(exc: DomainError) -> int:
+    for kind, status in STATUS.items():
+        if isinstance(exc, kind):
+            return status
+    return 422
+
+
+def refusal_body(exc: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if isinstance(exc, RuleViolation):
+        body["clause"] = exc.clause
+    return {"error": body}
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Field-level messages without echoing the input (it may hold personal data)."""
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        log.info("command.refused", code=exc.code, message=exc.message, path=request.url.path)
+        return JSONResponse(refusal_body(exc), status_code=status_for(exc))
+
+    @app.exception_handler(RecordConflictError)
+    async def on_concurrent_change(request: Request, exc: RecordConflictError) -> JSONResponse:
+        # Two instances decided on the same case at once; the store kept exactly one.
+        log.info("command.conflict", path=request.url.path)
+        return JSONResponse(
+            {"error": {"code": "concurrent_change", "message": "the case was changed by "
+                       "another request at the same time; read it again and retry"}},
+            status_code=409,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": "invalid_request", "message": "the request is invalid"},
+             "detail": field_errors(exc)},
+            status_code=422,
+        )

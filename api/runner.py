@@ -1,0 +1,139 @@
+"""`kosh up`: starts the parts of the system in one process and stops them cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+
+import structlog
+import uvicorn
+
+from api.bootstrap import Kosh, bootstrap, build_mapper, build_projector, store_database
+from api.http import create_app
+from api.status import start_ops_monitor
+from consumers.intake import IntakeConsumer
+from consumers.projections import projection_broker, subscribe_projector
+from consumers.relocation_process import relocation_process_broker
+from infra.broker import LocalBroker
+from infra.leader import leader_lock, run_as_leader
+from infra.positions import PositionStore
+from infra.publisher import Publisher
+from infra.settings import Settings
+from infra.topics import admin_client, ensure_topics
+
+log = structlog.get_logger(__name__)
+ROLES = ("api", "publisher", "projections", "processes", "intake")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runner owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def prepare_topics(settings: Settings) -> None:
+    admin = admin_client(settings)
+    try:
+        ensure_topics(admin, settings)
+    finally:
+        admin.close()
+
+
+def publish_while_leader(settings: Settings, kosh: Kosh, stop: threading.Event) -> None:
+    """Publishes only while this instance holds the publisher lock (one across instances);
+    a Publisher is built on each take-over so it starts from the stored position."""
+    current: list[Publisher] = []
+    kosh.after_commit.append(lambda: current[-1].wake() if current else None)
+
+    def lead(lead_stop: threading.Event) -> None:
+        publisher = Publisher(settings, kosh.app.recorder, PositionStore(store_database(settings)))
+        current.append(publisher)
+        publisher.run(lead_stop)
+
+    run_as_leader(leader_lock(settings), lead, stop, settings.publisher_lock_poll_ms / 1000)
+
+
+async def run(settings: Settings, roles: set[str]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    broker = None
+    if settings.kafka_bootstrap is None:
+        broker = LocalBroker(port=settings.broker_port).start()
+        settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
+    stoppers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        await asyncio.to_thread(prepare_topics, settings)
+        kosh = bootstrap(settings)
+        waiters = [asyncio.create_task(stop.wait())]
+
+        if "publisher" in roles:
+            publisher_stop = threading.Event()
+            thread = threading.Thread(
+                target=publish_while_leader, args=(settings, kosh, publisher_stop),
+                name="publisher-leader", daemon=True,
+            )
+            thread.start()
+
+            async def stop_publisher() -> None:
+                publisher_stop.set()
+                await asyncio.to_thread(thread.join, 15)
+
+            stoppers.append(stop_publisher)
+
+        if "projections" in roles:
+            kafka = projection_broker(settings)
+            subscribe_projector(kafka, settings, build_projector(settings), build_mapper())
+            await kafka.start()
+            stoppers.append(kafka.stop)
+            log.info("projections.started", group=settings.group_id("projections"),
+                     topic=settings.events_topic)
+
+        if "processes" in roles:
+            process = relocation_process_broker(settings, kosh.app, kosh.committed)
+            await process.start()
+            stoppers.append(process.stop)
+            log.info("processes.started", group=settings.group_id("relocation-process"))
+
+        if "intake" in roles:
+            intake = IntakeConsumer(settings, kosh.app, store_database(settings), kosh.committed)
+            await intake.start()
+            stoppers.append(intake.stop)
+
+        if "api" in roles:
+            stoppers.append(start_ops_monitor(kosh))
+            server = _Server(uvicorn.Config(
+                create_app(kosh), host=settings.api_host, port=settings.api_port,
+                log_config=None, access_log=False,
+            ))
+            server_task = asyncio.create_task(server.serve())
+            waiters.append(server_task)
+
+            async def stop_api() -> None:
+                server.should_exit = True
+                await asyncio.wait_for(server_task, 15)
+
+            stoppers.append(stop_api)
+            log.info("api.started", url=f"http://{settings.api_host}:{settings.api_port}",
+                     docs=f"http://{settings.api_host}:{settings.api_port}/docs")
+
+        log.info("kosh.running", roles=sorted(roles), kafka=settings.kafka_bootstrap,
+                 store=settings.database_url or str(settings.data_dir / "events.sqlite"))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        log.info("kosh.stopping")
+    finally:
+        for stopper in reversed(stoppers):
+            try:
+                await stopper()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                log.warning("kosh.stop_failed", error=repr(exc))
+        if broker is not None:
+            broker.stop()
+        log.info("kosh.stopped")
