@@ -1,0 +1,1 @@
+"""Test helpers: a real system started as OS processes, and an API client."""
