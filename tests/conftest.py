@@ -63,6 +63,8 @@ def make_settings(tmp_path: Path, kafka_bootstrap: str, **overrides: object) -> 
         "consumer_group_prefix": f"g{tag}",
         "api_port": free_port(),
         "publisher_idle_ms": 20,
+        # Fixed per test so the test process and the system under test sign alike.
+        "jwt_secret": f"test-secret-{tag}-{uuid.uuid4().hex}",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
