@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     ready_max_lag: int = Field(
         1000, ge=0, description="/readyz fails when a projection trails the store by more events"
     )
+    audit_key_path: Path | None = Field(
+        None, description="Ed25519 PEM key signing audit tree heads; unset = a key created "
+        "once at data_dir/audit-signing-key.pem"
+    )
+    tree_head_interval_s: float = Field(
+        60.0, gt=0, description="how often the audit role signs a tree head over new events"
+    )
     idempotency_claim_timeout_s: float = Field(
         30.0, gt=0, description="a command claimed but unrecorded this long is presumed crashed"
     )

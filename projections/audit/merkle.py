@@ -49,8 +49,13 @@ class MerkleTree:
 
     def append(self, data: bytes) -> int:
         """Hash ``data`` as a leaf and append it; return its leaf index."""
+        return self.append_hash(leaf_hash(data))
+
+    def append_hash(self, h: bytes) -> int:
+        """Append a leaf already hashed with ``leaf_hash`` (as persisted by the trail)."""
+        if len(h) != HASH_SIZE:
+            raise ValueError("a leaf hash is 32 bytes")
         index = self.size
-        h = leaf_hash(data)
         self._leaves += h
         # Binary-counter carry: each trailing 1 bit of the old size is a subtree of equal size
         # to the left that the new leaf now completes.
@@ -71,7 +76,7 @@ class MerkleTree:
 
     def leaf_hash(self, index: int) -> bytes:
         self._check_index(index, self.size)
-        return bytes(self._leaves[index * HASH_SIZE:(index + 1) * HASH_SIZE])
+        return bytes(self._leaves[index * HASH_SIZE : (index + 1) * HASH_SIZE])
 
     def root(self, size: int | None = None) -> bytes:
         """RFC 6962 §2.1 MTH of the first ``size`` leaves (default: all of them)."""
@@ -134,10 +139,10 @@ class MerkleTree:
     def _perfect(self, start: int, level: int) -> bytes:
         """Root of the aligned perfect subtree of 2**level leaves starting at ``start``."""
         if level == 0:
-            return bytes(self._leaves[start * HASH_SIZE:(start + 1) * HASH_SIZE])
+            return bytes(self._leaves[start * HASH_SIZE : (start + 1) * HASH_SIZE])
         if level >= _MEMO_LEVEL:
             j = (start >> level) * HASH_SIZE
-            return bytes(self._levels[level][j:j + HASH_SIZE])
+            return bytes(self._levels[level][j : j + HASH_SIZE])
         half = 1 << (level - 1)
         return node_hash(self._perfect(start, level - 1), self._perfect(start + half, level - 1))
 

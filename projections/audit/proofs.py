@@ -15,25 +15,42 @@ The Ed25519 signature covers exactly the bytes of :func:`tree_head_message`::
 
     b"kosh-sth-v1\\n" + f"{tree_size}\\n{root_hash_hex_lowercase}\\n{timestamp_ms}".encode()
 
+Leaf (one per stored event, in store sequence order; leaf i is the (i+1)-th stored event): the
+stored row of the event store (table ``stored_events`` on SQLite, ``kosh_events`` on
+PostgreSQL), in this exact encoding (see :func:`encode_leaf`)::
+
+    b"kosh-event-v1\n"
+    + f"{sequence}\n{originator_version}\n".encode()      # decimal, no leading zeros
+    + f"{len(id)}:".encode() + id + b"\n"                    # originator id as stored, UTF-8
+    + f"{len(topic)}:".encode() + topic + b"\n"              # event topic, UTF-8
+    + state                                                  # the stored state bytes, verbatim
+
+``sequence`` is the store's notification id (the SQLite rowid, the PostgreSQL
+``notification_id``), ``id`` the originator id as the store holds it (32 hex digits on SQLite,
+the canonical dashed UUID on PostgreSQL), lengths count bytes. The state is the JSON the store
+wrote; personal fields in it are AES-GCM sealed, so erasing a data subject (deleting their key)
+leaves the leaf unchanged. Sequence numbers increase with the leaf index but may skip values
+(PostgreSQL can burn a number on a rolled-back write), so the leaf index is not sequence - 1.
+
 Export document (``format`` = ``"kosh-audit-export/1"``), one case file::
 
     {
       "format": "kosh-audit-export/1",
-      "case_id": str,
+      "case_id": str,                 # the case's aggregate id (a UUID)
       "tree_head": {STH as above},
       "events": [
         {
-          "sequence": int,            # 1-based event-store sequence number
-          "leaf_index": int,          # == sequence - 1 (leaf i of the log is event i+1)
-          "stored_bytes_b64": str,    # standard base64 of the exact bytes that were hashed
+          "sequence": int,            # event-store sequence number, also inside the leaf
+          "leaf_index": int,          # position of the event in the log, 0-based
+          "leaf_b64": str,            # standard base64 of the leaf bytes that were hashed
           "inclusion_proof": [hex str, ...],  # RFC 6962 §2.1.1 PATH, leaf upwards
           "summary": any JSON         # human-readable; NOT covered by any proof
         }, ...
       ]
     }
 
-Only ``stored_bytes_b64`` is authenticated: the auditor must read the facts from those bytes, not
-from ``summary``, which the exporter may render however it likes.
+Only ``leaf_b64`` is authenticated: the auditor must read the facts from those bytes (the state
+JSON at their end), not from ``summary``, which the exporter may render however it likes.
 """
 
 from __future__ import annotations
@@ -42,6 +59,7 @@ import base64
 import hashlib
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -53,6 +71,57 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 EXPORT_FORMAT = "kosh-audit-export/1"
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962 §2.1: MTH({}) = SHA-256()
+LEAF_MAGIC = b"kosh-event-v1\n"
+
+
+def encode_leaf(
+    sequence: int, originator_id: str, originator_version: int, topic: str, state: bytes
+) -> bytes:
+    """The leaf of one stored event. Strings carry their byte length so that no two different
+    rows encode alike (a topic holding a newline cannot pass for part of the state)."""
+    oid, top = originator_id.encode("utf-8"), topic.encode("utf-8")
+    return b"".join(
+        (
+            LEAF_MAGIC,
+            f"{int(sequence)}\n{int(originator_version)}\n{len(oid)}:".encode(),
+            oid,
+            f"\n{len(top)}:".encode(),
+            top,
+            b"\n",
+            bytes(state),
+        )
+    )
+
+
+def decode_leaf(data: bytes) -> dict[str, Any] | None:
+    """The fields of a leaf (``sequence``, ``originator_id``, ``originator_version``,
+    ``topic``, ``state``), or None when the bytes are not a canonical leaf."""
+    try:
+        if not data.startswith(LEAF_MAGIC):
+            return None
+        rest = data[len(LEAF_MAGIC) :]
+        seq_text, version_text, rest = rest.split(b"\n", 2)
+        fields = []
+        for _ in range(2):
+            length_text, rest = rest.split(b":", 1)
+            length = int(length_text)
+            if rest[length : length + 1] != b"\n":
+                return None
+            fields.append(rest[:length].decode("utf-8"))
+            rest = rest[length + 1 :]
+        leaf = {
+            "sequence": int(seq_text),
+            "originator_id": fields[0],
+            "originator_version": int(version_text),
+            "topic": fields[1],
+            "state": rest,
+        }
+    except (ValueError, UnicodeDecodeError):
+        return None
+    # Only the canonical spelling counts (no "+1", "01", spaces), so one row has one leaf.
+    if encode_leaf(**leaf) != data:
+        return None
+    return leaf
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -193,34 +262,66 @@ def verify_tree_head(sth: dict[str, Any], public_key_pem: bytes) -> bool:
     return True
 
 
-def _check_event(event: object, position: int, size: int, root: bytes) -> list[str]:
+def _check_event(
+    event: object, position: int, size: int, root: bytes, case_id: str | None
+) -> list[str]:
     if not isinstance(event, dict) or not _is_int(event.get("sequence")):
         return [f"event #{position + 1} in the file: missing or non-integer sequence"]
     seq = event["sequence"]
     where = f"event sequence {seq}"
-    if seq < 1:
-        return [f"{where}: sequence must be >= 1"]
-    problems = []
     index = event.get("leaf_index")
-    if index != seq - 1 or not _is_int(index):
-        problems.append(f"{where}: leaf_index {index!r} is not sequence - 1 = {seq - 1}")
-    data = _b64(event.get("stored_bytes_b64"))
+    if not (_is_int(index) and index >= 0):
+        return [f"{where}: leaf_index {index!r} is not a non-negative integer"]
+    data = _b64(event.get("leaf_b64"))
     if data is None:
-        return [*problems, f"{where}: stored_bytes_b64 is missing or not valid base64"]
+        return [f"{where}: leaf_b64 is missing or not valid base64"]
+    leaf = decode_leaf(data)
+    if leaf is None:
+        return [f"{where}: leaf_b64 is not a kosh-event-v1 leaf"]
+    problems = []
+    # The sequence is read from the authenticated bytes, so a relabelled one cannot pass.
+    if leaf["sequence"] != seq:
+        problems.append(f"{where}: the leaf holds sequence {leaf['sequence']}, not {seq}")
+    if case_id is not None and _uuid(leaf["originator_id"]) != case_id:
+        problems.append(
+            f"{where}: the leaf belongs to {leaf['originator_id']}, not to case {case_id}"
+        )
     raw_proof = event.get("inclusion_proof")
     parsed = [_hex_hash(p) for p in raw_proof] if isinstance(raw_proof, list) else [None]
     proof = [p for p in parsed if p is not None]
     if len(proof) != len(parsed):
         return [*problems, f"{where}: inclusion_proof must be a list of 64-hex-char hashes"]
-    # Check the position the store's sequence implies, so a relabelled index cannot pass.
-    if seq - 1 >= size:
-        problems.append(f"{where}: not covered by the tree head (size {size})")
-    elif not verify_inclusion(seq - 1, size, leaf_hash(data), proof, root):
+    # The proof's shape depends on the index, so it also proves the event's position.
+    if index >= size:
+        problems.append(f"{where}: leaf {index} is not covered by the tree head (size {size})")
+    elif not verify_inclusion(index, size, leaf_hash(data), proof, root):
         problems.append(
-            f"{where}: stored bytes are not included at leaf {seq - 1} "
-            f"of the tree of size {size} (bytes or proof altered)"
+            f"{where}: leaf bytes are not included at leaf {index} "
+            f"of the tree of size {size} (bytes, index or proof altered)"
         )
     return problems
+
+
+def _uuid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _check_order(events: list[Any]) -> list[str]:
+    """Store order: a later leaf always holds a larger sequence number."""
+    placed = sorted(
+        (e["leaf_index"], e["sequence"])
+        for e in events
+        if isinstance(e, dict) and _is_int(e.get("leaf_index")) and _is_int(e.get("sequence"))
+    )
+    return [
+        f"event sequence {b[1]}: at leaf {b[0]} after sequence {a[1]} at leaf {a[0]}; "
+        "the store order is broken"
+        for a, b in zip(placed, placed[1:], strict=False)
+        if b[1] <= a[1] and a[0] != b[0]
+    ]
 
 
 def check_export(doc: dict[str, Any], public_key_pem: bytes) -> list[str]:
@@ -230,8 +331,9 @@ def check_export(doc: dict[str, Any], public_key_pem: bytes) -> list[str]:
     problems: list[str] = []
     if doc.get("format") != EXPORT_FORMAT:
         problems.append(f"format is {doc.get('format')!r}, expected {EXPORT_FORMAT!r}")
-    if not isinstance(doc.get("case_id"), str):
-        problems.append("case_id is missing or not a string")
+    case_id = _uuid(doc.get("case_id")) if isinstance(doc.get("case_id"), str) else None
+    if case_id is None:
+        problems.append("case_id is missing or not a UUID")
     parsed = _parse_tree_head(doc.get("tree_head"))
     if isinstance(parsed, str):
         return [*problems, parsed + "; events cannot be checked"]
@@ -242,22 +344,29 @@ def check_export(doc: dict[str, Any], public_key_pem: bytes) -> list[str]:
     if not isinstance(events, list):
         return [*problems, "events is missing or not a list"]
     seen: set[int] = set()
+    indexes: set[int] = set()
     for position, event in enumerate(events):
-        problems += _check_event(event, position, size, root)
+        problems += _check_event(event, position, size, root, case_id)
         seq = event.get("sequence") if isinstance(event, dict) else None
+        index = event.get("leaf_index") if isinstance(event, dict) else None
         if _is_int(seq) and seq in seen:
             problems.append(f"event sequence {seq}: appears more than once")
+        elif _is_int(index) and index in indexes:
+            problems.append(f"event sequence {seq}: leaf {index} appears more than once")
         if _is_int(seq):
             seen.add(seq)
-    return problems
+        if _is_int(index):
+            indexes.add(index)
+    return problems + _check_order(events)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``proofs EXPORT.json PUBLIC_KEY.pem``; exit 0 when valid, 1 on problems, 2 on usage."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m projections.audit.proofs EXPORT.json PUBLIC_KEY.pem",
-              file=sys.stderr)
+        print(
+            "usage: python -m projections.audit.proofs EXPORT.json PUBLIC_KEY.pem", file=sys.stderr
+        )
         return 2
     try:
         doc = json.loads(Path(args[0]).read_text(encoding="utf-8"))
@@ -270,8 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems:
             print(problem)
         return 1
-    print(f"OK: {len(doc['events'])} events verified against tree head of size "
-          f"{doc['tree_head']['tree_size']}")
+    print(
+        f"OK: {len(doc['events'])} events verified against tree head of size "
+        f"{doc['tree_head']['tree_size']}"
+    )
     return 0
 
 

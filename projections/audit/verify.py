@@ -1,0 +1,158 @@
+"""`kosh audit verify`: recompute the tree from the store and hold it against the trail.
+
+Three witnesses are compared: the store's rows as they are now, the leaf hashes the trail
+persisted when each event was new, and the signed tree heads. A store row that was changed,
+removed, inserted or moved no longer matches the leaf recorded at its position; a trail
+rewritten to match a forged store no longer matches the signed roots.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from infra.settings import Settings
+from infra.sql import Database
+from projections.audit.heads import TreeHeads, key_id, signing_key_path
+from projections.audit.leaves import iter_rows, select, store_db
+from projections.audit.merkle import MerkleTree, TreeHeadSigner
+from projections.audit.proofs import verify_tree_head
+from projections.audit.trail import audit_database, ensure_tables
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    events_checked: int  # store events compared with the leaf the trail recorded for them
+    first_bad_seq: int | None  # the first sequence number changed, removed or moved
+    problem: str  # "" when ok
+    store_events: int = 0
+    heads_checked: int = 0
+    untracked: int = 0  # newest store events the trail has not appended yet (not a fault)
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    index: int
+    seq: int
+    hash: bytes
+
+
+def _persisted(db: Database, count: int, batch: int = 20_000) -> Iterator[_Leaf]:
+    start = 0
+    while start < count:
+        rows = select(
+            db,
+            "SELECT leaf_index, seq, leaf_hash FROM audit_leaves WHERE "
+            "leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+            (start, min(count, start + batch)),
+        )
+        for index, seq, h in rows:
+            yield _Leaf(int(index), int(seq), bytes(h))
+        if not rows:
+            return
+        start = int(rows[-1][0]) + 1
+
+
+def _leaf_mismatch(
+    tree_size: int, leaf: _Leaf | None, seq: int | None, h: bytes | None
+) -> tuple[int, str] | None:
+    """(first bad seq, what happened) at one position, or None when the store matches."""
+    at = f"leaf {tree_size}"
+    if leaf is None:
+        return None
+    if seq is None:
+        return leaf.seq, (
+            f"event {leaf.seq} ({at}) is missing from the store: removed, or "
+            "its sequence number changed"
+        )
+    if seq > leaf.seq:
+        return leaf.seq, (
+            f"event {leaf.seq} ({at}) is missing from the store (removed, or "
+            f"its sequence number changed); the store holds {seq} there"
+        )
+    if seq < leaf.seq:
+        return seq, (
+            f"the store holds event {seq} at {at}, where the trail recorded event "
+            f"{leaf.seq}: inserted afterwards or moved"
+        )
+    if h != leaf.hash:
+        return seq, (
+            f"event {seq} ({at}): the stored bytes differ from those recorded "
+            "(changed, or swapped with another row)"
+        )
+    return None
+
+
+def verify_store(settings: Settings) -> VerifyReport:
+    audit, store = audit_database(settings), store_db(settings)
+    ensure_tables(audit)
+    public_pem = _public_key(settings)
+    # Heads and the trail's length first: everything they cover was in the store before the
+    # store is read, so events appended meanwhile cannot look missing.
+    signed = TreeHeads(audit).all()
+    recorded = int(select(audit, "SELECT COUNT(*) FROM audit_leaves")[0][0])
+
+    tree, seqs = MerkleTree(), array("q")
+    persisted = _persisted(audit, recorded)
+    first_bad: tuple[int, str] | None = None
+    for row in iter_rows(store):
+        h = row.leaf_hash()
+        if first_bad is None and tree.size < recorded:
+            first_bad = _leaf_mismatch(tree.size, next(persisted, None), row.seq, h)
+        tree.append_hash(h)
+        seqs.append(row.seq)
+    if first_bad is None and tree.size < recorded:
+        first_bad = _leaf_mismatch(tree.size, next(persisted, None), None, None)
+    checked = min(tree.size, recorded)
+    untracked = max(0, tree.size - recorded)
+
+    head_problem = _check_heads(signed, tree, seqs, public_pem)
+    if first_bad is not None:
+        seq, problem = first_bad
+        if head_problem is None and signed:
+            problem += (
+                "; the store still matches every signed tree head, so the trail's "
+                "record of this leaf was altered"
+            )
+        return VerifyReport(False, checked, seq, problem, tree.size, len(signed), untracked)
+    if head_problem is not None:
+        seq, problem = head_problem
+        return VerifyReport(False, checked, seq, problem, tree.size, len(signed), untracked)
+    return VerifyReport(True, checked, None, "", tree.size, len(signed), untracked)
+
+
+def _public_key(settings: Settings) -> bytes | None:
+    path = signing_key_path(settings)
+    return TreeHeadSigner.from_pem(path.read_bytes()).public_pem() if path.exists() else None
+
+
+def _check_heads(
+    signed: list[dict[str, object]], tree: MerkleTree, seqs: array[int], public_pem: bytes | None
+) -> tuple[int | None, str] | None:
+    """The first signed head the store contradicts, located between the last head that
+    still holds and this one."""
+    good = 0
+    for head in signed:  # ascending size
+        size = int(head["tree_size"])  # type: ignore[call-overload]
+        name = f"signed tree head of size {size} at {head['timestamp_ms']} ms"
+        if public_pem is None or head["key_id"] != key_id(public_pem):
+            return None, f"{name} was signed by key {head['key_id']}, not this deployment's"
+        if not verify_tree_head(dict(head), public_pem):
+            return None, f"{name}: the signature does not verify (head altered)"
+        if size > tree.size:
+            after = f"after event {seqs[-1]}" if seqs else "from the start"
+            return None, (
+                f"{name} covers {size} events but the store holds {tree.size}: "
+                f"events {after} were removed"
+            )
+        if tree.root(size).hex() != head["root_hash"]:
+            first = seqs[good]
+            return first, (
+                f"{name}: the store no longer yields its root; an event between "
+                f"{first} and {seqs[size - 1]} was changed, removed or moved, and "
+                "the trail's leaf hashes were rewritten to match"
+            )
+        good = size
+    return None
