@@ -9,6 +9,7 @@ from infra.application import KoshApplication
 from infra.eventstore import build_mapper
 from infra.settings import Settings
 from infra.sql import Database
+from projections.legal_acts import LegalActsProjection
 from projections.monitoring import MonitoringProjection
 from projections.projector import Projection, Projector
 from projections.proposals import ProposalsProjection
@@ -33,7 +34,8 @@ def registers_database(settings: Settings) -> Database:
 def all_projections() -> list[Projection]:
     """Every register; a new projection is added here and nowhere else."""
     return [ResidentsProjection(), QuotasProjection(), RelocationsProjection(),
-            TerritoriesProjection(), ProposalsProjection(), MonitoringProjection()]
+            TerritoriesProjection(), ProposalsProjection(), MonitoringProjection(),
+            LegalActsProjection()]
 
 
 def build_projector(settings: Settings, db: Database | None = None) -> Projector:

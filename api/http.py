@@ -11,6 +11,7 @@ from api.middleware import IdempotencyMiddleware, RequestMetricsMiddleware
 from api.routes import (
     auditor,
     cases,
+    legal_acts,
     monitoring,
     operations,
     proposals,
@@ -23,7 +24,7 @@ from api.routes import (
 
 ROUTERS = (operations.router, registration.router, cases.router, registers.router,
            quotas.router, relocation.router, proposals.router, territories.router,
-           auditor.router, monitoring.router)
+           auditor.router, monitoring.router, legal_acts.router)
 
 
 def create_app(kosh: Kosh) -> FastAPI:

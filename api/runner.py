@@ -72,6 +72,10 @@ async def run(settings: Settings, roles: set[str]) -> None:
     try:
         await asyncio.to_thread(prepare_topics, settings)
         kosh = bootstrap(settings)
+        # The legal-act registry starts with the acts the Rules came with (idempotent).
+        seeded = await asyncio.to_thread(kosh.app.seed_legal_acts)
+        if seeded:
+            log.info("legal_acts.seeded", acts=seeded)
         waiters = [asyncio.create_task(stop.wait())]
 
         if "publisher" in roles:

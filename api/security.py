@@ -23,9 +23,22 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("POST", "/registrations"): "command:submit_registration",
     ("POST", "/registrations/{case_id}/approve"): "command:approve_registration",
     ("POST", "/registrations/{case_id}/refuse"): "command:refuse_registration",
+    ("POST", "/registrations/{case_id}/extend"): "command:extend_registration",
+    ("POST", "/registrations/{case_id}/deregister"): "command:deregister_resident",
+    ("POST", "/registrations/{case_id}/corrections"): "command:correct_registration",
     ("GET", "/cases/{case_id}/history"): "read:personal",
     ("GET", "/residents/{iin}"): "read:personal",
     ("GET", "/residents"): "read:personal",
+    ("GET", "/residents/{iin}/registrations"): "read:personal",
+    ("GET", "/residents/by-document/{document_type}/{document_number}"): "read:personal",
+    # The legal-act registry (public acts, but read like any register).
+    ("GET", "/legal-acts"): "read:registers",
+    ("GET", "/legal-acts/{act_id}"): "read:registers",
+    ("POST", "/legal-acts"): "command:register_legal_act",
+    ("POST", "/legal-acts/{act_id}/publication"): "command:enter_legal_act_publication",
+    ("POST", "/legal-acts/{act_id}/state-registration"):
+        "command:enter_legal_act_state_registration",
+    ("POST", "/legal-acts/{act_id}/repeal"): "command:repeal_legal_act",
     ("GET", "/ops/projections"): "read:ops",
     # §3, §5, §6 (their registers hold no names or documents)
     ("POST", "/quotas"): "command:establish_quota",

@@ -1,7 +1,7 @@
 """The relocation process manager (§6 → §9): when a relocation case records the family's
 arrival, each person's permanent residence is registered through the registration
-service — a reaction to the Arrived event on Kafka, not a call from the relocation
-command.
+service (citizens by IIN; foreign and stateless family members by their document) —
+a reaction to the Arrived event on Kafka, not a call from the relocation command.
 
 Idempotent under redelivery and republication: the case records which registration
 case each person got (MemberRegistered / MemberNotRegistered), and a person already

@@ -2,12 +2,14 @@
 
 An act enters into force ten calendar days after its first official publication
 unless it states otherwise; the publication date may be entered later, and until
-it is, the act is not in force.
+it is, the act is not in force. The acts themselves are LegalAct aggregates
+(domain/legal_act.py); this module answers questions over their facts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from domain.errors import NotInForce
@@ -17,7 +19,9 @@ RULES_CLAUSES = frozenset(f"§{n}" for n in range(1, 12))
 
 
 @dataclass(frozen=True)
-class LegalAct:
+class ActFacts:
+    """What the registry knows of one act on a given moment of the store."""
+
     act_id: str
     title: str
     number: str
@@ -56,8 +60,21 @@ class LegalBasis:
         return {"act_id": self.act_id, "act": self.act_title, "clause": self.clause}
 
 
-SEED_ACTS: tuple[LegalAct, ...] = (
-    LegalAct(
+# The basis of the registry's own entries: the law that governs how acts are registered,
+# published and enter into force (the seed text cites it for decision No. 22).
+LAW_ON_LEGAL_ACTS = "Law of the Republic of Kazakhstan of 6 April 2016 'On legal acts'"
+
+
+def registry_basis(what: str) -> LegalBasis:
+    return LegalBasis(act_id="kz-law-on-legal-acts-2016", act_title=LAW_ON_LEGAL_ACTS, clause=what)
+
+
+# As the seed text gives them: No. 152 approved the Rules (registered No. 1410, published
+# 19 October 2017); No. 22 set out a new edition (registered 1 March 2021, No. 1691, in force
+# ten days after a first publication the text does not date); No. 97 repealed No. 22 (in
+# force ten days after its first publication, not dated either).
+SEED_ACTS: tuple[ActFacts, ...] = (
+    ActFacts(
         act_id="almaty-maslikhat-152-2017",
         title="Almaty maslikhat decision No. 152 of 15 September 2017",
         number="152",
@@ -67,7 +84,7 @@ SEED_ACTS: tuple[LegalAct, ...] = (
         edition_of_rules=True,
         clauses=RULES_CLAUSES,
     ),
-    LegalAct(
+    ActFacts(
         act_id="almaty-maslikhat-22-2021",
         title="Almaty maslikhat decision No. 22 of 19 February 2021 (new edition of the Rules)",
         number="22",
@@ -77,7 +94,7 @@ SEED_ACTS: tuple[LegalAct, ...] = (
         edition_of_rules=True,
         clauses=RULES_CLAUSES,
     ),
-    LegalAct(
+    ActFacts(
         act_id="almaty-maslikhat-97-2024",
         title="Almaty maslikhat decision No. 97 of 29 March 2024",
         number="97",
@@ -87,31 +104,47 @@ SEED_ACTS: tuple[LegalAct, ...] = (
 )
 
 
+def fold_repeals(acts: Iterable[ActFacts], repealed_by: dict[str, str]) -> list[ActFacts]:
+    """Acts with each repeal recorded on the repealed act (act id → repealing act id)
+    added to the repealing act's list, which is where the registry reads repeals."""
+    facts = {a.act_id: a for a in acts}
+    for repealed, by_id in repealed_by.items():
+        by = facts.get(by_id)
+        if by is not None and repealed not in by.repeals:
+            facts[by_id] = replace(by, repeals=(*by.repeals, repealed))
+    return list(facts.values())
+
+
 class LegalActRegistry:
     """Answers 'which edition of the Rules was in force on date D'."""
 
-    def __init__(self, acts: tuple[LegalAct, ...] = SEED_ACTS) -> None:
+    def __init__(self, acts: Iterable[ActFacts] = SEED_ACTS) -> None:
         self._acts = {a.act_id: a for a in acts}
 
-    def acts(self) -> list[LegalAct]:
+    def acts(self) -> list[ActFacts]:
         return list(self._acts.values())
 
-    def get(self, act_id: str) -> LegalAct:
+    def get(self, act_id: str) -> ActFacts:
         return self._acts[act_id]
 
-    def with_act(self, act: LegalAct) -> LegalActRegistry:
-        return LegalActRegistry(tuple({**self._acts, act.act_id: act}.values()))
+    def with_act(self, act: ActFacts) -> LegalActRegistry:
+        return LegalActRegistry({**self._acts, act.act_id: act}.values())
 
     def with_publication(self, act_id: str, published_on: dt.date) -> LegalActRegistry:
         return self.with_act(replace(self._acts[act_id], published_on=published_on))
 
-    def repealed_by(self, act_id: str, on: dt.date) -> LegalAct | None:
+    def repealed_by(self, act_id: str, on: dt.date) -> ActFacts | None:
+        """The act whose repeal of `act_id` has taken effect by `on`."""
         for act in self._acts.values():
             if act_id in act.repeals and act.in_force_by(on):
                 return act
         return None
 
-    def rules_in_force(self, on: dt.date) -> LegalAct:
+    def is_in_force(self, act_id: str, on: dt.date) -> bool:
+        act = self._acts[act_id]
+        return act.in_force_by(on) and self.repealed_by(act_id, on) is None
+
+    def rules_in_force(self, on: dt.date) -> ActFacts:
         """The edition of the Rules in force on `on`; a repealed edition does not revive
         an earlier one (the repeal ends the Rules until a new edition is in force)."""
         editions = [a for a in self._acts.values() if a.edition_of_rules and a.in_force_by(on)]
@@ -135,3 +168,11 @@ class LegalActRegistry:
                 clause, f"clause {clause} is not part of the Rules in force on {on} ({act.title})"
             )
         return LegalBasis(act_id=act.act_id, act_title=act.title, clause=clause)
+
+    def clause_in_force(self, clause: str, on: dt.date) -> bool:
+        """Whether a rule of the Rules applies on `on` (a refusal elsewhere if none do)."""
+        try:
+            self.basis(clause, on)
+        except NotInForce:
+            return False
+        return True

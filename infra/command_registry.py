@@ -19,9 +19,22 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from domain.commands import ApproveRegistration, RefuseRegistration, SubmitRegistration
+from domain.commands import (
+    ApproveRegistration,
+    CorrectRegistration,
+    Deregister,
+    ExtendRegistration,
+    RefuseRegistration,
+    SubmitRegistration,
+)
 from domain.context import CommandContext
 from domain.errors import InvalidValue
+from domain.legal_act_commands import (
+    EnterPublication,
+    EnterStateRegistration,
+    RegisterLegalAct,
+    RepealLegalAct,
+)
 from domain.proposal_commands import (
     AcceptProposal,
     DeclineProposal,
@@ -80,6 +93,16 @@ COMMAND_TYPES: dict[str, CommandType] = {
     "submit_registration": CommandType(SubmitRegistration, on_new_case("submit_registration")),
     "approve_registration": CommandType(ApproveRegistration, on_case("approve_registration")),
     "refuse_registration": CommandType(RefuseRegistration, on_case("refuse_registration")),
+    "extend_registration": CommandType(ExtendRegistration, on_case("extend_registration")),
+    "deregister_resident": CommandType(Deregister, on_case("deregister")),
+    "correct_registration": CommandType(CorrectRegistration, on_case("correct_registration")),
+    # The legal-act registry; case_id is the act's aggregate id (GET /legal-acts: "id").
+    "register_legal_act": CommandType(RegisterLegalAct, on_new_case("register_legal_act")),
+    "enter_legal_act_publication": CommandType(
+        EnterPublication, on_case("enter_legal_act_publication")),
+    "enter_legal_act_state_registration": CommandType(
+        EnterStateRegistration, on_case("enter_legal_act_state_registration")),
+    "repeal_legal_act": CommandType(RepealLegalAct, on_case("repeal_legal_act")),
     # §3, §5, §6
     "establish_quota": CommandType(EstablishQuota, on_new_case("establish_quota")),
     "draft_proposal": CommandType(DraftProposal, on_new_case("draft_proposal")),

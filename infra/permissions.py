@@ -24,6 +24,14 @@ COMMAND_ROLES: dict[str, frozenset[str]] = {
     "submit_registration": frozenset({"registrar"}),
     "approve_registration": frozenset({"registrar"}),
     "refuse_registration": frozenset({"registrar"}),
+    "extend_registration": frozenset({"registrar"}),
+    "deregister_resident": frozenset({"registrar"}),
+    "correct_registration": frozenset({"registrar"}),
+    # The legal-act registry: acts, their publication and state registration, repeals.
+    "register_legal_act": frozenset({"authorised_body"}),
+    "enter_legal_act_publication": frozenset({"authorised_body"}),
+    "enter_legal_act_state_registration": frozenset({"authorised_body"}),
+    "repeal_legal_act": frozenset({"authorised_body"}),
     # §3, §5: the authorised body sets quotas and decides the akimat's proposals.
     "establish_quota": frozenset({"authorised_body"}),
     "draft_proposal": frozenset({"akimat_planner"}),
