@@ -173,12 +173,16 @@ class DeadLetterSink:
         """`record=False` when the caller keeps its own record (parked events)."""
         if self._producer is None:
             self._producer = reliable_producer(self.settings, self.client_id)
-        future = self._producer.send(
-            self.settings.dead_letter_topic, key=letter.key, value=letter.value or b"",
-            headers=letter.headers(),
-        )
-        self._producer.flush(timeout=30)
-        future.get(timeout=30)
+        try:
+            future = self._producer.send(
+                self.settings.dead_letter_topic, key=letter.key, value=letter.value or b"",
+                headers=letter.headers(),
+            )
+            self._producer.flush(timeout=30)
+            future.get(timeout=30)
+        except KafkaError:
+            self.close()  # fatal for an idempotent producer after a broker restart: renew
+            raise
         if not record or self.log.record(letter):
             metrics.DEAD_LETTERS.labels(stage=letter.stage, reason=letter.reason).inc()
         log.warning("dead_letter.sent", stage=letter.stage, reason=letter.reason,

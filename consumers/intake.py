@@ -27,6 +27,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
 from consumers.contracts import CommandEnvelope, CommandResult, FieldError, Refusal
@@ -127,12 +128,18 @@ class CommandIntake:
         """Handles every record, then waits until every result is acknowledged: only then
         may the offsets be committed."""
         futures = []
-        for record in records:
-            futures.extend(self.handle(record))
-        if futures:
-            self.producer.flush(timeout=30)
-            for f in futures:
-                f.get(timeout=30)
+        try:
+            for record in records:
+                futures.extend(self.handle(record))
+            if futures:
+                self.producer.flush(timeout=30)
+                for f in futures:
+                    f.get(timeout=30)
+        except KafkaError:
+            # An idempotent producer fails for good once the broker lost its state (a
+            # restart of a memory broker: UnknownProducerId): the redelivery gets a new one.
+            self._drop_producer()
+            raise
 
     @property
     def producer(self) -> KafkaProducer:
@@ -239,6 +246,9 @@ class CommandIntake:
 
     def close(self) -> None:
         self.dead_letters.close()
+        self._drop_producer()
+
+    def _drop_producer(self) -> None:
         if self._producer is not None:
             try:
                 self._producer.close(timeout=2)

@@ -76,7 +76,10 @@ class Database:
                 self.reset()
             raise
         finally:
-            cur.close()
+            try:
+                cur.close()
+            except Exception:  # noqa: BLE001 - closed by reset(): the first error stands
+                pass
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.transaction() as cur:

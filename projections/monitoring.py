@@ -263,6 +263,14 @@ def _count(cur: Cursor, district: str, month: str, category: str, arrivals: int 
         "departures = monitoring_flows.departures + excluded.departures",
         (district, month, category, arrivals, departures),
     )
+    if arrivals < 0 or departures < 0:
+        # A count taken back leaves no row of zeros: events of different cases reach the
+        # live register in partition order, a rebuild in store order, and only then do
+        # both hold the same rows.
+        cur.execute(
+            "DELETE FROM monitoring_flows WHERE district = ? AND month = ? AND category = ? "
+            "AND arrivals = 0 AND departures = 0", (district, month, category),
+        )
 
 
 class MonitoringRegister:
