@@ -44,6 +44,11 @@ class RegistrationBusy(InvalidTransition):
     code = "registration_busy"
 
 
+class _StaleRead(Exception):
+    """Aggregates read at different moments disagree: another decision committed in
+    between, and its save will make ours conflict anyway."""
+
+
 class RegistrationCommands(ServiceBase):
     def submit_registration(self, cmd: SubmitRegistration, ctx: CommandContext) -> Outcome:
         on = ctx.effective_date
@@ -107,6 +112,8 @@ class RegistrationCommands(ServiceBase):
             if ends is not None:
                 # §9: the new permanent registration ends the old one in this decision.
                 old: RegistrationCase = self._get(UUID(ends), RegistrationCase)
+                if old.status != "approved":
+                    raise _StaleRead  # ended since the person was read: decide again
                 old.end_superseded(str(case.id), meta)
                 changed.append(old)
                 if area_norm_applies(old.housing):
@@ -200,10 +207,9 @@ class RegistrationCommands(ServiceBase):
 
     def _decide(self, decide: Callable[[], Sequence[Any]], what: str) -> Outcome:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            aggregates = decide()
             try:
-                return self._save(*aggregates)
-            except RecordConflictError:
+                return self._save(*decide())
+            except (RecordConflictError, _StaleRead):
                 time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
         raise RegistrationBusy(f"{what} met {MAX_ATTEMPTS} concurrent changes in a row; try again")
 
