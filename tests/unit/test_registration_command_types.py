@@ -4,10 +4,12 @@ on the application service; the registration and legal-act types are among them.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api.security import ROUTE_RULES
 from infra.application import KoshApplication
 from infra.command_registry import COMMAND_TYPES
 from infra.permissions import COMMAND_ROLES
@@ -52,3 +54,21 @@ def test_the_registration_lifecycle_and_legal_act_commands_are_sent_by_their_rol
         n: [role] for n, role in NEW_TYPES.items()
     }
     assert all(COMMAND_TYPES[n].targets_case for n in NEW_TYPES if n != "register_legal_act")
+
+
+def test_the_readme_lists_every_command_type_and_command_route() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Case types and commands") :]
+    table = table[: table.index("\n## ")]
+    missing = [f"`{n}`" for n in COMMAND_TYPES if f"`{n}`" not in table]
+    routes = [
+        p.replace("{case_id}", "{id}").replace("{proposal_id}", "{id}")
+        for (m, p), rule in ROUTE_RULES.items()
+        if m == "POST" and rule.startswith("command:")
+    ]
+    missing += [
+        r
+        for r in routes
+        if f"`POST {r}`" not in table and f"…/{r.rsplit('/', 1)[-1]}`" not in table
+    ]
+    assert missing == []
