@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from api import erase_cli, replay_cli, status, token_cli
+from api import audit_cli, erase_cli, replay_cli, status, token_cli
 from infra.logging import configure_logging
 from infra.settings import Settings
 
@@ -29,12 +29,14 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the system (or some of its parts)")
     up.add_argument("--role", default="all",
-                    help="all, or a comma list of: api, publisher, projections, processes, intake")
+                    help="all, or a comma list of: api, publisher, projections, processes, intake, "
+                         "audit")
     up.set_defaults(func=_up)
     token_cli.add_parser(sub)
     status.add_parser(sub)
     erase_cli.add_parser(sub)
     replay_cli.add_parser(sub)
+    audit_cli.add_parser(sub)
     return p
 
 

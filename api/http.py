@@ -10,6 +10,7 @@ from api.context import CorrelationMiddleware
 from api.middleware import IdempotencyMiddleware, RequestMetricsMiddleware
 from api.routes import (
     auditor,
+    audit,
     cases,
     legal_acts,
     monitoring,
@@ -26,6 +27,7 @@ ROUTERS = (operations.router, registration.router, cases.router, registers.route
            quotas.router, relocation.router, proposals.router, territories.router,
            auditor.router, monitoring.router, legal_acts.router)
 
+           audit.router,
 
 def create_app(kosh: Kosh) -> FastAPI:
     app = FastAPI(

@@ -25,7 +25,7 @@ from infra.settings import Settings
 from infra.topics import admin_client, ensure_topics
 
 log = structlog.get_logger(__name__)
-ROLES = ("api", "publisher", "projections", "processes", "intake")
+ROLES = ("api", "publisher", "projections", "processes", "intake", "audit")
 
 
 class _Server(uvicorn.Server):
@@ -110,6 +110,13 @@ async def run(settings: Settings, roles: set[str]) -> None:
             intake = IntakeConsumer(settings, kosh.app, store_database(settings), kosh.committed)
             await intake.start()
             stoppers.append(intake.stop)
+
+        if "audit" in roles:
+            from consumers.audit import AuditRole
+
+            audit = await asyncio.to_thread(AuditRole, settings)  # loads the persisted trail
+            await audit.start()
+            stoppers.append(audit.stop)
 
         if "api" in roles:
             stoppers.append(start_ops_monitor(kosh))

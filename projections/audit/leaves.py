@@ -44,26 +44,39 @@ def store_db(settings: Settings) -> Database:
 
 
 def events_table(db: Database) -> tuple[str, str]:
-    """(table, sequence column): eventsourcing names its table by backend and keeps the
-    notification id in SQLite's rowid."""
-    return ("kosh_events", "notification_id") if db.is_postgres else ("stored_events", "rowid")
+    """(table, sequence column) as eventsourcing names them: ``stored_events`` with the
+    notification id in the rowid on SQLite; ``<application name>_events`` with a
+    ``notification_id`` column on PostgreSQL."""
+    if not db.is_postgres:
+        return "stored_events", "rowid"
+    from infra.application import KoshApplication  # the name the running store uses
+
+    return f"{KoshApplication.name.lower()}_events", "notification_id"
 
 
 def select(db: Database, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """A read outside `Database.transaction()`, whose SQLite BEGIN IMMEDIATE would hold the
     store's write lock while we read."""
     conn = db.connection()
-    cur = conn.cursor()
     try:
-        cur.execute(sql.replace("?", "%s") if db.is_postgres else sql, tuple(params))
-        return list(cur.fetchall())
+        cur = conn.cursor()
+        try:
+            cur.execute(sql.replace("?", "%s") if db.is_postgres else sql, tuple(params))
+            return list(cur.fetchall())
+        finally:
+            cur.close()
     except Exception:
         db.reset()
         raise
     finally:
-        cur.close()
         if db.is_postgres and not conn.closed:
             conn.rollback()  # ends the read transaction so no snapshot or lock lingers
+
+
+def no_table(exc: Exception) -> bool:
+    """The store has not created its table yet: it has recorded nothing."""
+    text = str(exc)
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
 
 
 def read_rows(
@@ -73,12 +86,17 @@ def read_rows(
     table, seq = events_table(db)
     bound = "" if upto is None else f" AND {seq} <= ?"
     params: list[Any] = [after] if upto is None else [after, upto]
-    rows = select(
-        db,
-        f"SELECT {seq}, originator_id, originator_version, topic, state "
-        f"FROM {table} WHERE {seq} > ?{bound} ORDER BY {seq} LIMIT ?",
-        [*params, limit],
-    )
+    try:
+        rows = select(
+            db,
+            f"SELECT {seq}, originator_id, originator_version, topic, state "
+            f"FROM {table} WHERE {seq} > ?{bound} ORDER BY {seq} LIMIT ?",
+            [*params, limit],
+        )
+    except Exception as exc:
+        if no_table(exc):
+            return []
+        raise
     return [StoredRow(int(r[0]), str(r[1]), _int(r[2]), str(r[3]), _bytes(r[4])) for r in rows]
 
 
@@ -104,14 +122,3 @@ def iter_rows(db: Database, after: int = 0, batch: int = READ_BATCH) -> Iterator
         if len(rows) < batch:
             return
         after = rows[-1].seq
-
-
-def store_head(db: Database) -> int:
-    table, seq = events_table(db)
-    try:
-        rows = select(db, f"SELECT MAX({seq}) FROM {table}")
-    except Exception as exc:  # noqa: BLE001 - no table yet: nothing was ever recorded
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            return 0
-        raise
-    return int(rows[0][0] or 0)

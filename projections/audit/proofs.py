@@ -16,8 +16,8 @@ The Ed25519 signature covers exactly the bytes of :func:`tree_head_message`::
     b"kosh-sth-v1\\n" + f"{tree_size}\\n{root_hash_hex_lowercase}\\n{timestamp_ms}".encode()
 
 Leaf (one per stored event, in store sequence order; leaf i is the (i+1)-th stored event): the
-stored row of the event store (table ``stored_events`` on SQLite, ``kosh_events`` on
-PostgreSQL), in this exact encoding (see :func:`encode_leaf`)::
+stored row of the event store (table ``stored_events`` on SQLite, ``<application>_events``
+on PostgreSQL), in this exact encoding (see :func:`encode_leaf`)::
 
     b"kosh-event-v1\n"
     + f"{sequence}\n{originator_version}\n".encode()      # decimal, no leading zeros

@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from infra.eventstore import ddl_lock
 from infra.settings import Settings
 from infra.sql import Database
 from projections.audit.leaves import READ_BATCH, StoredRow, read_rows, select, store_db
@@ -89,7 +88,7 @@ def audit_database(settings: Settings) -> Database:
 
 
 def ensure_tables(db: Database) -> None:
-    with ddl_lock(db.url), db.transaction() as cur:
+    with db.transaction() as cur:  # on PostgreSQL the cursor takes the DDL lock itself
         for statement in DDL:
             cur.execute(statement)
 

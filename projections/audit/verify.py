@@ -86,6 +86,9 @@ def _leaf_mismatch(
 
 
 def verify_store(settings: Settings) -> VerifyReport:
+    events_file = settings.data_dir / "events.sqlite"
+    if not settings.database_url and not events_file.exists():
+        return VerifyReport(False, 0, None, f"no event store at {events_file}")
     audit, store = audit_database(settings), store_db(settings)
     ensure_tables(audit)
     public_pem = _public_key(settings)
