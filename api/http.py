@@ -9,8 +9,8 @@ from api.bootstrap import Kosh
 from api.context import CorrelationMiddleware
 from api.middleware import IdempotencyMiddleware, RequestMetricsMiddleware
 from api.routes import (
-    auditor,
     audit,
+    auditor,
     cases,
     legal_acts,
     monitoring,
@@ -24,10 +24,10 @@ from api.routes import (
 )
 
 ROUTERS = (operations.router, registration.router, cases.router, registers.router,
+           audit.router,
            quotas.router, relocation.router, proposals.router, territories.router,
            auditor.router, monitoring.router, legal_acts.router)
 
-           audit.router,
 
 def create_app(kosh: Kosh) -> FastAPI:
     app = FastAPI(

@@ -59,6 +59,13 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/relocations/{case_id}"): "read:registers",
     ("GET", "/territories"): "read:registers",
     ("GET", "/territories/{territory}"): "read:registers",
+    # Audit trail: the key that verifies tree heads is public, as a verifier needs it.
+    ("GET", "/audit/public-key"): PUBLIC,
+    ("GET", "/audit/tree-head"): "read:audit",
+    ("POST", "/audit/tree-heads"): "read:audit",  # signs the store as it is; changes nothing
+    ("GET", "/audit/inclusion/{seq}"): "read:audit",
+    ("GET", "/audit/consistency"): "read:audit",
+    ("GET", "/audit/events"): "read:audit",
 }
 
 
@@ -76,13 +83,6 @@ def authenticate(request: Request, settings: Settings, api_keys: ApiKeyStore) ->
         if header.lower().startswith("bearer "):
             return verify_token(settings, header[7:].strip())
         if api_key:
-    # Audit trail: the key that verifies tree heads is public, as a verifier needs it.
-    ("GET", "/audit/public-key"): PUBLIC,
-    ("GET", "/audit/tree-head"): "read:audit",
-    ("POST", "/audit/tree-heads"): "read:audit",  # signs the store as it is; changes nothing
-    ("GET", "/audit/inclusion/{seq}"): "read:audit",
-    ("GET", "/audit/consistency"): "read:audit",
-    ("GET", "/audit/events"): "read:audit",
             return api_keys.verify(api_key.strip())
     except AuthenticationError as exc:
         raise Denied(401, str(exc)) from None
