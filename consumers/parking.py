@@ -39,6 +39,10 @@ class ParkingProjector:
             try:
                 batch.append((decode(record, mapper), record))
             except Exception as exc:  # noqa: BLE001 - a record no projection can read
+                if is_transient(exc):
+                    # Decoding reads the data subjects' keys from the store: a database
+                    # away is no reason to drop the event.
+                    raise
                 self._dead_letter(record, "undecodable", type(exc).__name__, self.group)
         try:
             return self.projector.apply_batch([d for d, _ in batch])

@@ -133,6 +133,8 @@ class Scenario:
             w.join(180)
         load_ended = time.monotonic()
 
+        # Fresh reading connections: the old ones may have died with a PostgreSQL restart.
+        self.views = check.Views(settings)
         events = self.quiesce(settings)
         settle_s = round(time.monotonic() - load_ended, 2)
         problems = self.verify(settings, events)
@@ -241,7 +243,8 @@ class Scenario:
     def verify(self, settings: Settings, events: list[check.Stored]) -> list[str]:
         assert self.load is not None
         ledger = self.load.ledger.sent
-        problems = [
+        problems = list(self.load.crashes)
+        problems += [
             f"{s.channel} {s.command_type} #{s.n} got no answer in time"
             for s in ledger
             if s.result == "unknown"

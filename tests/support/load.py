@@ -103,6 +103,18 @@ class Ledger:
             return Counter(s.result for s in self.sent)
 
 
+def _error_code(reply: httpx.Response) -> str | None:
+    """The `error.code` of a refusal; None for success or a body that is not ours (a bare
+    500 page)."""
+    if reply.status_code < 400:
+        return None
+    try:
+        error = reply.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error.get("code") if isinstance(error, dict) else None
+
+
 class HttpChannel:
     """Round-robins over the API instances; a dead one is simply tried again later."""
 
@@ -145,8 +157,7 @@ class HttpChannel:
             except httpx.HTTPError as exc:
                 sent.transient[type(exc).__name__] += 1
             else:
-                error = (reply.json().get("error") or {}) if reply.status_code >= 400 else {}
-                code = error.get("code") if isinstance(error, dict) else None
+                code = _error_code(reply)
                 if reply.status_code < 300:
                     data = reply.json()
                     return self._done(

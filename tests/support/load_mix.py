@@ -62,6 +62,7 @@ class LoadMix:
         self._people = itertools.count(first_person)
         self._people_lock = threading.Lock()
         self._races = itertools.count(1)
+        self.crashes: list[str] = []  # the load generator's own failures: the run is void
 
     def close(self) -> None:
         self.kafka.close()
@@ -164,7 +165,10 @@ class LoadMix:
         ]
         while not stop.is_set():
             flow = rng.choices([f for f, _ in flows], [w for _, w in flows])[0]
-            flow(rng, stop)
+            try:
+                flow(rng, stop)
+            except Exception as exc:  # noqa: BLE001 - reported by the checker, load goes on
+                self.crashes.append(f"load worker {worker}: {exc!r}")
 
     def registration(self, rng: random.Random, stop: threading.Event) -> None:
         submitted = self.send(rng, "submit_registration", registration_body(self.person()))
