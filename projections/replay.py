@@ -52,10 +52,16 @@ class _FastDecoding:
 
 
 def fast_mapper(mapper: Any) -> Any:
-    """The same mapper with a faster JSON decoder, when it is the library's plain one;
-    a mapper that does more (ciphers, sealing) is used as it is."""
-    plain = (type(mapper) is Mapper and type(mapper.transcoder) is JSONTranscoder
-             and not mapper.cipher and not mapper.compressor)
+    """The same mapper with a faster JSON decoder, when its transcoder is the library's
+    plain one and the bytes are neither enciphered nor compressed. A mapper that does
+    more with the decoded state (sealing) keeps doing it: it decodes through
+    `self.transcoder` like the library's."""
+    plain = (
+        isinstance(mapper, Mapper)
+        and type(mapper.transcoder) is JSONTranscoder
+        and not mapper.cipher
+        and not mapper.compressor
+    )
     if not plain:
         return mapper
     fast = copy.copy(mapper)
@@ -122,8 +128,7 @@ def rebuild(
     Projector(db, projections)  # creates the tables
     if record_applied:
         with db.transaction() as cur:
-            cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS replay_seqs "
-                        "(seq BIGINT PRIMARY KEY)")
+            cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS replay_seqs (seq BIGINT PRIMARY KEY)")
             cur.execute("DELETE FROM replay_seqs")
     result = RebuildResult()
     pending: list[Delivered] = []
@@ -148,9 +153,11 @@ def _record_applied(db: Database, projections: Sequence[Projection]) -> None:
     one statement per projection rather than row by row from Python."""
     with db.transaction() as cur:
         for p in projections:
-            cur.execute("INSERT INTO projection_applied (projection, seq) "
-                        "SELECT ?, seq FROM replay_seqs WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                        (p.name,))
+            cur.execute(
+                "INSERT INTO projection_applied (projection, seq) "
+                "SELECT ?, seq FROM replay_seqs WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                (p.name,),
+            )
             cur.execute(
                 "INSERT INTO projection_status (projection, applied_count, max_seq, updated_at) "
                 "SELECT ?, COUNT(*), COALESCE(MAX(seq), 0), ? FROM projection_applied "
@@ -174,12 +181,20 @@ def bulk_load(db: Database) -> None:
     conn.execute("PRAGMA temp_store=MEMORY")
 
 
-def _flush(db: Database, projections: Sequence[Projection], batch: list[Delivered],
-           result: RebuildResult, record_applied: bool, tolerate: bool) -> None:
+def _flush(
+    db: Database,
+    projections: Sequence[Projection],
+    batch: list[Delivered],
+    result: RebuildResult,
+    record_applied: bool,
+    tolerate: bool,
+) -> None:
     with db.transaction() as cur:
         if record_applied:
-            cur.executemany("INSERT INTO replay_seqs (seq) VALUES (?) ON CONFLICT DO NOTHING",
-                            [(d.seq,) for d in batch])
+            cur.executemany(
+                "INSERT INTO replay_seqs (seq) VALUES (?) ON CONFLICT DO NOTHING",
+                [(d.seq,) for d in batch],
+            )
         for projection in projections:
             for d in batch:
                 if tolerate:
@@ -190,8 +205,9 @@ def _flush(db: Database, projections: Sequence[Projection], batch: list[Delivere
     result.last_seq = max(result.last_seq, batch[-1].seq)
 
 
-def _apply_guarded(cur: Cursor, projection: Projection, d: Delivered,
-                   result: RebuildResult) -> None:
+def _apply_guarded(
+    cur: Cursor, projection: Projection, d: Delivered, result: RebuildResult
+) -> None:
     cur.execute("SAVEPOINT kosh_event")
     try:
         projection.apply(cur, d.seq, d.event)
@@ -224,8 +240,10 @@ def differences(live: Database, rebuilt: Database, projection: Projection) -> li
         only_live = set(a[table]) - set(b[table])
         only_rebuilt = set(b[table]) - set(a[table])
         if only_live or only_rebuilt:
-            out.append(f"{projection.name}.{table}: {len(only_live)} rows only in the live "
-                       f"register, {len(only_rebuilt)} only in the rebuild")
+            out.append(
+                f"{projection.name}.{table}: {len(only_live)} rows only in the live "
+                f"register, {len(only_rebuilt)} only in the rebuild"
+            )
     return out
 
 

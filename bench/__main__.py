@@ -1,0 +1,65 @@
+"""`python -m bench [--quick] [--out DIR] [--only SECTION ...]`: runs the benchmark
+sections and writes RESULTS.md and results.json."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import traceback
+from pathlib import Path
+
+import structlog
+
+from bench import audit, bus, channels, freshness, memory, write_path
+from bench.env import bench_env
+from bench.report import Results
+
+SECTIONS = ("write", "channels", "freshness", "bus", "audit", "memory")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke sizes (under a minute)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).parent,
+        help="where RESULTS.md and results.json go (default: bench/)",
+    )
+    parser.add_argument("--only", nargs="*", choices=SECTIONS, default=list(SECTIONS))
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    started = time.perf_counter()
+    results = Results(quick=args.quick)
+    with bench_env(args.quick) as env:
+        bus_settings = None
+        for name in SECTIONS:
+            if name not in args.only or (name == "audit" and bus_settings is None):
+                continue
+            print(f"[bench] {name} …", flush=True)
+            t = time.perf_counter()
+            try:
+                if name == "write":
+                    write_path.run(env, results)
+                elif name == "channels":
+                    channels.run(env, results)
+                elif name == "freshness":
+                    freshness.run(env, results)
+                elif name == "bus":
+                    bus_settings = bus.run(env, results)
+                elif name == "audit":
+                    audit.run(env, results, bus_settings)
+                elif name == "memory":
+                    memory.run(env, results)
+            except Exception as exc:  # noqa: BLE001 - reported, the other sections still run
+                traceback.print_exc()
+                results.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            print(f"[bench] {name} done in {time.perf_counter() - t:.1f} s", flush=True)
+    results.write(args.out, time.perf_counter() - started)
+    print(f"[bench] wrote {args.out / 'RESULTS.md'} in {time.perf_counter() - started:.0f} s")
+    return 1 if results.failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The audit trail: building it over the store and `audit verify`, against SHA-256 of the
+same leaf bytes in a plain loop (the cost of hashing alone)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from bench import profiling
+from bench.env import BenchEnv
+from bench.report import Results
+from infra.settings import Settings
+from projections.audit.leaves import iter_rows, store_db
+
+TARGET_VERIFY = 300_000
+
+
+def hash_loop(settings: Settings) -> tuple[int, float]:
+    leaves = [row.leaf() for row in iter_rows(store_db(settings))]
+    started = time.perf_counter()
+    for leaf in leaves:
+        hashlib.sha256(leaf).digest()
+    return len(leaves), time.perf_counter() - started
+
+
+def build(settings: Settings) -> tuple[int, float]:
+    from projections.audit.trail import AuditTrail
+
+    started = time.perf_counter()
+    trail = AuditTrail(settings)
+    appended = trail.catch_up()
+    return appended, time.perf_counter() - started
+
+
+def verify(settings: Settings, results: Results) -> tuple[int, float]:
+    started = time.perf_counter()
+    try:
+        from projections.audit.verify import verify_store
+    except ImportError:
+        from projections.audit.merkle import MerkleTree
+
+        results.notes.append(
+            "audit verify: verify_store is missing; timed MerkleTree over "
+            "the store's leaves instead"
+        )
+        tree = MerkleTree(row.leaf() for row in iter_rows(store_db(settings)))
+        tree.root()
+        return tree.size, time.perf_counter() - started
+    report = verify_store(settings)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise RuntimeError(f"audit verify failed on an untouched store: {report.problem}")
+    return report.store_events, seconds
+
+
+def run(env: BenchEnv, results: Results, settings: Settings) -> None:
+    """Over the store the bus section filled."""
+    n, s = hash_loop(settings)
+    results.add(
+        "hashlib_events_per_s",
+        n / s,
+        "events/s",
+        "hashlib SHA-256 of the same leaf bytes, plain loop",
+    )
+    n, s = build(settings)
+    results.add(
+        "audit_build_events_per_s",
+        n / s,
+        "events/s",
+        "audit trail build (leaves persisted)",
+        baseline="hashlib_events_per_s",
+    )
+    n, s = verify(settings, results)
+    rate = results.add(
+        "audit_verify_events_per_s",
+        n / s,
+        "events/s",
+        "audit verify (store recomputed against trail and heads)",
+        baseline="hashlib_events_per_s",
+    )
+    met = rate >= TARGET_VERIFY
+    profile: list[str] = []
+    if not met and not env.quick:
+        out = env.root / "verify.pyspy"
+        profiling.record(
+            profiling.probe_argv("verify"), out, env=profiling.settings_env(settings), seconds=120
+        )
+        profile = profiling.summarise(out)
+    results.target(
+        f"audit verify ≥ {TARGET_VERIFY:,} events/s", met, f"{rate:,.0f} events/s", profile=profile
+    )

@@ -1,0 +1,239 @@
+"""The bus: publisher events/s against a raw kafka-python producer sending the same
+messages, and register rebuilds (from the store, from the events topic) against a raw
+consume of the same topic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from api.bootstrap import all_projections, store_database
+from api.replay_cli import replay
+from api.runner import prepare_topics
+from bench import profiling
+from bench.env import BenchEnv
+from bench.report import Results
+from bench.store_fill import fill
+from infra.application import KoshApplication
+from infra.positions import PositionStore
+from infra.publisher import Publisher, headers_for
+from infra.settings import Settings
+from infra.sql import Database
+from infra.topics import kafka_client_config
+from projections.replay import StoreReader
+
+TARGET_REBUILD = 50_000
+TARGET_REBUILD_RATIO = 0.5
+
+
+def publish_all(settings: Settings) -> tuple[int, float]:
+    app = KoshApplication(settings)
+    head = app.recorder.max_notification_id() or 0
+    publisher = Publisher(settings, app.recorder, PositionStore(store_database(settings)))
+    started = time.perf_counter()
+    while publisher.position < head:
+        publisher.publish_once()
+    seconds = time.perf_counter() - started
+    publisher._reset_clients()
+    app.close()
+    return head, seconds
+
+
+def raw_produce(settings: Settings, topic: str) -> tuple[int, float]:
+    """The same records (key, value, headers) with the publisher's producer settings."""
+    app = KoshApplication(settings)
+    reader = StoreReader(app.recorder, app.mapper)
+    messages = [
+        (str(n.originator_id).encode(), n.state, headers_for(n)) for n in reader.notifications()
+    ]
+    app.close()
+    producer = KafkaProducer(
+        **kafka_client_config(settings),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_request_size=5 * 1024 * 1024,
+        allow_auto_create_topics=False,
+    )
+    started = time.perf_counter()
+    futures = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in messages]
+    producer.flush(timeout=120)
+    for f in futures[-100:]:
+        f.get(timeout=30)
+    seconds = time.perf_counter() - started
+    producer.close()
+    return len(messages), seconds
+
+
+def raw_consume_kafka_python(settings: Settings, count: int) -> float:
+    consumer = KafkaConsumer(
+        **kafka_client_config(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(settings.events_topic) or set()
+        consumer.assign([TopicPartition(settings.events_topic, p) for p in partitions])
+        consumer.seek_to_beginning()
+        seen = 0
+        started = time.perf_counter()
+        while seen < count:
+            for records in consumer.poll(timeout_ms=500).values():
+                seen += len(records)
+        return time.perf_counter() - started
+    finally:
+        consumer.close()
+
+
+def raw_consume_aiokafka(settings: Settings, count: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka import TopicPartition as AioPartition
+
+    async def consume() -> float:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(settings.events_topic) or set()
+            consumer.assign([AioPartition(settings.events_topic, p) for p in partitions])
+            await consumer.seek_to_beginning()
+            seen = 0
+            started = time.perf_counter()
+            while seen < count:
+                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                seen += sum(len(b) for b in batches.values())
+            return time.perf_counter() - started
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(consume())
+
+
+def rebuild_from(settings: Settings, into: Path, from_kafka: bool) -> tuple[int, float]:
+    app = KoshApplication(settings)
+    reader = StoreReader(app.recorder, app.mapper)
+    db = Database(None, into)
+    started = time.perf_counter()
+    result, _ = replay(settings, reader, all_projections(), db, from_kafka=from_kafka, show=False)
+    seconds = time.perf_counter() - started
+    app.close()
+    return result.applied, seconds
+
+
+def rebuild_from_store(settings: Settings, workdir: Path) -> tuple[int, float]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return rebuild_from(settings, workdir / "rebuilt.sqlite", from_kafka=False)
+
+
+def run(env: BenchEnv, results: Results) -> Settings:
+    """Returns the settings of the filled store, which the audit section reuses."""
+    events = 5_000 if env.quick else 100_000
+    settings = env.settings("bus")
+    fill(settings, events, registrations=100 if env.quick else 2000)
+    prepare_topics(settings)
+
+    raw_topic = f"{settings.topic_prefix}.raw"
+    _create_like_events(settings, raw_topic)
+    n, s = raw_produce(settings, raw_topic)
+    results.add(
+        "raw_produce_events_per_s",
+        n / s,
+        "events/s",
+        "raw kafka-python produce, same messages and producer settings",
+    )
+    n, s = publish_all(settings)
+    results.add(
+        "publisher_events_per_s",
+        n / s,
+        "events/s",
+        "publisher, store → Kafka",
+        baseline="raw_produce_events_per_s",
+    )
+
+    s_py = raw_consume_kafka_python(settings, n)
+    s_aio = raw_consume_aiokafka(settings, n)
+    results.add(
+        "raw_consume_kafka_python_events_per_s",
+        n / s_py,
+        "events/s",
+        "raw kafka-python consume of the events topic",
+    )
+    results.add(
+        "raw_consume_aiokafka_events_per_s",
+        n / s_aio,
+        "events/s",
+        "raw aiokafka consume of the events topic",
+    )
+    results.add(
+        "raw_consume_events_per_s",
+        n / min(s_py, s_aio),
+        "events/s",
+        "raw consume, the faster client",
+    )
+
+    applied, s = rebuild_from(settings, env.root / "rebuild-store.sqlite", from_kafka=False)
+    results.add(
+        "rebuild_store_events_per_s",
+        applied / s,
+        "events/s",
+        "rebuild of every register from the store",
+        baseline="raw_consume_events_per_s",
+    )
+    applied, s = rebuild_from(settings, env.root / "rebuild-kafka.sqlite", from_kafka=True)
+    results.add(
+        "rebuild_kafka_events_per_s",
+        applied / s,
+        "events/s",
+        "rebuild of every register from the events topic",
+        baseline="raw_consume_events_per_s",
+    )
+    _rebuild_target(env, results, settings)
+    return settings
+
+
+def _rebuild_target(env: BenchEnv, results: Results, settings: Settings) -> None:
+    for source in ("store", "kafka"):
+        rate = results.value(f"rebuild_{source}_events_per_s") or 0
+        ratio = results.value(f"rebuild_{source}_events_per_s_ratio") or 0
+        met = rate >= TARGET_REBUILD and ratio >= TARGET_REBUILD_RATIO
+        profile: list[str] = []
+        if not met and not env.quick and source == "store":
+            out = env.root / "rebuild.pyspy"
+            profiling.record(
+                profiling.probe_argv("rebuild"),
+                out,
+                env=profiling.settings_env(settings),
+                seconds=120,
+            )
+            profile = profiling.summarise(out)
+        results.target(
+            f"rebuild from {source} ≥ {TARGET_REBUILD:,} events/s and ≥ "
+            f"{TARGET_REBUILD_RATIO}× raw consume",
+            met,
+            f"{rate:,.0f} events/s, {ratio:.2f}× raw consume",
+            profile=profile,
+        )
+
+
+def _create_like_events(settings: Settings, topic: str) -> None:
+    from kafka.admin import NewTopic
+
+    from infra.topics import admin_client
+
+    admin = admin_client(settings)
+    try:
+        admin.create_topics(
+            [NewTopic(topic, settings.events_partitions, settings.replication_factor)]
+        )
+    finally:
+        admin.close()

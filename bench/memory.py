@@ -1,0 +1,55 @@
+"""Peak memory of a rebuild of every register from a store of a million events, measured
+in a child process that does nothing else (its peak RSS is the rebuild's)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from bench import profiling
+from bench.env import BenchEnv
+from bench.report import Results
+from bench.store_fill import fill
+
+TARGET_MB = 300
+
+
+def run(env: BenchEnv, results: Results) -> None:
+    events = 20_000 if env.quick else 1_000_000
+    settings = env.settings("rss")
+    started = time.perf_counter()
+    held = fill(settings, events, registrations=100 if env.quick else 2000)
+    filled = time.perf_counter() - started
+    proc = subprocess.run(
+        profiling.probe_argv("rss"),
+        cwd=profiling.REPO,
+        check=True,
+        env=profiling.settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    results.add("rebuild_big_events", held, "events", "events in the store rebuilt for RSS")
+    results.add(
+        "rebuild_big_events_per_s",
+        out["applied"] / out["seconds"],
+        "events/s",
+        f"rebuild of every register from a store of {held:,} events",
+    )
+    rss = results.add(
+        "rebuild_big_peak_rss_mb",
+        out["peak_rss_mb"],
+        "MB",
+        f"peak RSS of that rebuild (child process; {out['start_rss_mb']:.0f} MB after imports)",
+    )
+    results.notes.append(
+        f"RSS store: {held:,} events generated in {filled:.0f} s "
+        "(real registrations copied with fresh aggregate ids)"
+    )
+    results.target(
+        f"peak RSS < {TARGET_MB} MB for 1,000,000 events",
+        rss < TARGET_MB and held >= 1_000_000,
+        f"{rss:.0f} MB for {held:,} events",
+    )

@@ -1,0 +1,50 @@
+"""The commands every section sends: a registration submitted, then approved — the
+Rules' everyday pair — each for a different person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from uuid import UUID
+
+from domain.commands import ApproveRegistration, SubmitRegistration
+from domain.context import Actor, CommandContext
+from tests.support.builders import registration_body
+
+ACTOR = Actor("bench", "registrar", "bench")
+# Threads calling the write path at once, as the HTTP server's thread pool does.
+WRITERS = 16
+
+
+def context() -> CommandContext:
+    return CommandContext(ACTOR, dt.date.today(), str(uuid.uuid4()), str(uuid.uuid4()))
+
+
+def bodies(count: int, offset: int = 0) -> list[dict[str, Any]]:
+    return [registration_body(offset + i) for i in range(count)]
+
+
+def submissions(count: int, offset: int = 0) -> list[SubmitRegistration]:
+    return [SubmitRegistration.model_validate(b) for b in bodies(count, offset)]
+
+
+def submit_and_approve(app: Any) -> Callable[[SubmitRegistration], UUID]:
+    def pair(cmd: SubmitRegistration) -> UUID:
+        case_id: UUID = app.submit_registration(cmd, context()).case_id
+        app.approve_registration(case_id, ApproveRegistration(), context())
+        return case_id
+
+    return pair
+
+
+def run_pairs(app: Any, cmds: Sequence[SubmitRegistration], writers: int = WRITERS) -> float:
+    """Seconds to submit and approve every command, from `writers` threads."""
+    pair = submit_and_approve(app)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(pair, cmds))
+    return time.perf_counter() - started

@@ -1,0 +1,125 @@
+"""Durable commands per second through the write path (no HTTP), on SQLite and on
+PostgreSQL, against a plain eventsourcing application appending the same events one
+command at a time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from eventsourcing.application import Application
+
+from bench import profiling
+from bench.env import BenchEnv
+from bench.report import Results
+from bench.workload import WRITERS, run_pairs, submissions
+from infra.application import KoshApplication
+from infra.eventstore import build_mapper, ensure_schema, store_env
+from infra.settings import Settings
+
+TARGET_PER_S = 5000
+TARGET_RATIO = 1.8
+
+
+class Baseline(Application[Any]):
+    """The library used as its documentation shows, with nothing of Kosh's."""
+
+    name = "Baseline"
+
+
+def plain_app(settings: Settings) -> Baseline:
+    if settings.database_url:
+        ensure_schema(settings.database_url, settings.database_schema)
+    return Baseline(env=store_env(settings))
+
+
+def saves_after(app: KoshApplication, head: int) -> Iterator[list[Any]]:
+    """The events each command saved after `head`, as domain events (personal fields
+    as sealed as they are stored): one list per command."""
+    mapper = build_mapper()
+    group: list[Any] = []
+    cause = None
+    start = head + 1
+    while True:
+        page = app.recorder.select_notifications(start=start, limit=2000)
+        for n in page:
+            this = orjson.loads(n.state)["meta"]["causation_id"]
+            if group and this != cause:
+                yield group
+                group = []
+            cause = this
+            group.append(mapper.to_domain_event(n))
+        if len(page) < 2000:
+            break
+        start = page[-1].id + 1
+    if group:
+        yield group
+
+
+def measure(env: BenchEnv, results: Results, backend: str, pairs: int) -> None:
+    postgres = backend == "postgres"
+    settings = env.settings(f"write{backend}", postgres=postgres)
+    app = KoshApplication(settings)
+    run_pairs(app, submissions(20, offset=900_000))  # tables, caches, legal acts
+    head = app.recorder.max_notification_id() or 0
+    seconds = run_pairs(app, submissions(pairs))
+    kosh = results.add(
+        f"write_{backend}_cmds_per_s",
+        2 * pairs / seconds,
+        "commands/s",
+        f"durable commands, write path, {backend}, {WRITERS} threads",
+    )
+    batches, commands = app.batcher.batches, app.batcher.commands
+    saves = list(saves_after(app, head))
+    app.close()
+
+    plain = plain_app(env.settings(f"plain{backend}", postgres=postgres))
+    started = time.perf_counter()
+    for events in saves:
+        plain.save(*events)
+    base_s = time.perf_counter() - started
+    plain.close()
+    results.add(
+        f"write_{backend}_baseline_cmds_per_s",
+        len(saves) / base_s,
+        "commands/s",
+        f"plain eventsourcing app, same appends one by one, {backend}",
+    )
+    results.add(
+        f"write_{backend}_cmds_per_s",
+        kosh,
+        "commands/s",
+        f"durable commands, write path, {backend}, {WRITERS} threads",
+        baseline=f"write_{backend}_baseline_cmds_per_s",
+    )
+    results.notes.append(
+        f"write path {backend}: {2 * pairs} commands (submit + approve of {pairs} "
+        f"registrations) saved {sum(len(s) for s in saves)} events; group commit wrote "
+        f"{commands} saves in {batches} transactions ({commands / max(batches, 1):.1f} "
+        "per transaction)"
+    )
+
+
+def run(env: BenchEnv, results: Results) -> None:
+    pairs = 150 if env.quick else 3000
+    measure(env, results, "sqlite", pairs)
+    if env.postgres_url and not env.quick:
+        measure(env, results, "postgres", 2000)
+    elif not env.quick:
+        results.notes.append("PostgreSQL not reachable: no PostgreSQL write-path figures")
+    rate = results.value("write_sqlite_cmds_per_s") or 0
+    ratio = results.value("write_sqlite_cmds_per_s_ratio") or 0
+    met = rate >= TARGET_PER_S and ratio >= TARGET_RATIO
+    profile: list[str] = []
+    if not met and not env.quick:
+        out = env.root / "write.pyspy"
+        profiling.record(profiling.probe_argv("write"), out, seconds=60)
+        profile = profiling.summarise(out)
+    results.target(
+        f"durable commands ≥ {TARGET_PER_S:,}/s and ≥ {TARGET_RATIO}× baseline (SQLite)",
+        met,
+        f"{rate:,.0f}/s, {ratio:.2f}× baseline",
+        profile=profile,
+    )
