@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint clean
+.PHONY: run test venv lint clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,14 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+# Writes bench/RESULTS.md and bench/results.json (under 10 minutes).
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Smoke sizes, written under build/ (under a minute).
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick --out build/bench-quick
 
 clean:
 	rm -rf $(VENV) data/*.sqlite* data/*.pem
