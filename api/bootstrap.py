@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from infra.application import KoshApplication
+from infra.auth import ApiKeyStore
 from infra.eventstore import build_mapper
 from infra.settings import Settings
 from infra.sql import Database
@@ -49,6 +50,7 @@ class Kosh:
     registers_db: Database
     projector: Projector
     residents: ResidentsRegister
+    api_keys: ApiKeyStore
     # Called after each successful command (wakes an in-process publisher).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
@@ -66,6 +68,7 @@ def bootstrap(settings: Settings | None = None) -> Kosh:
         registers_db=registers_db,
         projector=build_projector(settings, registers_db),  # creates the register tables
         residents=ResidentsRegister(registers_db),
+        api_keys=ApiKeyStore(store_database(settings)),
     )
 
 

@@ -44,13 +44,11 @@ class CorrelationMiddleware:
 
 
 def actor_of(request: Request) -> Actor:
-    """The acting user. Until authentication lands (issue 6) it is taken from headers."""
-    h = request.headers
-    return Actor(
-        actor_id=h.get("x-actor-id", "anonymous")[:128],
-        role=h.get("x-actor-role", "registrar")[:64],
-        organisation=h.get("x-actor-organisation", "unknown")[:128],
-    )
+    """The acting user, from the verified token (api.security.guard) — never from the body
+    or from headers the caller could set freely."""
+    principal = request.state.principal
+    return Actor(actor_id=principal.subject[:128], role=request.state.role,
+                 organisation=(principal.organisation or "unknown")[:128])
 
 
 def command_context(request: Request, effective_date: dt.date | None) -> CommandContext:

@@ -94,7 +94,7 @@ async def run(settings: Settings, roles: set[str]) -> None:
 
         if "projections" in roles:
             kafka = projection_broker(settings)
-            subscribe_projector(kafka, settings, build_projector(settings), build_mapper())
+            subscribe_projector(kafka, settings, build_projector(settings), build_mapper(settings))
             await kafka.start()
             stoppers.append(kafka.stop)
             log.info("projections.started", group=settings.group_id("projections"),

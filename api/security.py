@@ -39,7 +39,24 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("POST", "/legal-acts/{act_id}/state-registration"):
         "command:enter_legal_act_state_registration",
     ("POST", "/legal-acts/{act_id}/repeal"): "command:repeal_legal_act",
+    ("GET", "/readyz"): PUBLIC,  # probes carry no credentials and learn only up/down
+    ("GET", "/asyncapi.json"): PUBLIC,  # the contract, like /docs and /openapi.json
+    ("GET", "/asyncapi"): PUBLIC,
+    ("GET", "/metrics"): "read:ops",
     ("GET", "/ops/projections"): "read:ops",
+    ("GET", "/ops/components"): "read:ops",
+    ("GET", "/ops/dead-letters"): "read:ops",
+    ("GET", "/ops/parked"): "read:ops",
+    # Auditors' history: registers as of a date include residents, so personal scope.
+    ("GET", "/as-of"): "read:registers",
+    ("GET", "/as-of/{register}"): "read:personal",
+    ("GET", "/cases/{case_id}/timeline"): "read:personal",
+    # §4, §7: aggregates by district, month and age band — no personal data.
+    ("POST", "/monitoring/natural-growth"): "command:record_natural_growth",
+    ("GET", "/monitoring/flows"): "read:registers",
+    ("GET", "/monitoring/age-bands"): "read:registers",
+    ("GET", "/monitoring/signals"): "read:registers",
+    ("POST", "/data-subjects/erasures"): "command:erase_subject",
     # §3, §5, §6 (their registers hold no names or documents)
     ("POST", "/quotas"): "command:establish_quota",
     ("GET", "/quotas"): "read:registers",

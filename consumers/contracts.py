@@ -17,17 +17,14 @@ from infra.settings import Settings
 Text = Annotated[str, Field(min_length=1, max_length=128)]
 
 
-class EnvelopeActor(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: Text
-    role: Annotated[str, Field(min_length=1, max_length=64)]
-    organisation: Text
+AUTH_HEADER = "authorization"  # Kafka record header: "Bearer <jwt>" or "ApiKey <key>"
 
 
 class CommandEnvelope(BaseModel):
     """A command sent on the commands topic. `payload` is validated with the same model as
-    the HTTP route of that command type; `case_id` names the case for commands on one."""
+    the HTTP route of that command type; `case_id` names the case for commands on one.
+    The sender is identified by the record's `authorization` header (a token from
+    `kosh token issue` or an API key), never by the envelope."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,7 +36,6 @@ class CommandEnvelope(BaseModel):
                                        description="e.g. submit_registration")]
     case_id: UUID | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
-    actor: EnvelopeActor
     effective_date: dt.date | None = Field(
         None, description="used when the payload gives none; today when neither does"
     )

@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from eventsourcing import persistence as es_persistence
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from infra import metrics
+from infra.personal_data import PERSONAL_FIELDS
 from infra.settings import Settings
 from infra.sql import Database
 from infra.topics import kafka_client_config
@@ -75,6 +77,26 @@ _DIGITS = re.compile(r"\d{6,}")
 def scrub(text: str, limit: int = 300) -> str:
     """Masks long digit runs (IINs, document numbers) in text kept for operators."""
     return _DIGITS.sub("<digits>", text)[:limit]
+
+
+def redact_personal(value: bytes | None) -> bytes | None:
+    """The rejected record as the dead-letter topic may carry it: personal fields masked
+    (Kafka never carries them in clear); a value that is not JSON is not kept at all."""
+    if not value:
+        return value
+    try:
+        return orjson.dumps(_redacted(orjson.loads(value)))
+    except orjson.JSONDecodeError:
+        return b""
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k in PERSONAL_FIELDS and v is not None else _redacted(v))
+                for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)

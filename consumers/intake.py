@@ -30,16 +30,24 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
-from consumers.contracts import CommandEnvelope, CommandResult, FieldError, Refusal
+from consumers.contracts import (
+    AUTH_HEADER,
+    CommandEnvelope,
+    CommandResult,
+    FieldError,
+    Refusal,
+)
 from consumers.dead_letters import (
     DeadLetter,
     DeadLetterSink,
     is_transient,
+    redact_personal,
     reliable_producer,
 )
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
 from infra import metrics
+from infra.auth import ApiKeyStore, AuthenticationError, Principal, verify_token
 from infra.command_registry import COMMAND_TYPES, command_type
 from infra.idempotency import (
     Caused,
@@ -50,6 +58,7 @@ from infra.idempotency import (
     refusal_of,
 )
 from infra.kafka_security import faststream_broker_kwargs
+from infra.permissions import command_role
 from infra.service_base import Outcome
 from infra.settings import Settings
 from infra.sql import Database
@@ -122,6 +131,7 @@ class CommandIntake:
         self.outcomes = IdempotencyStore(store_db, app.recorder,
                                          settings.idempotency_claim_timeout_s)
         self.dead_letters = DeadLetterSink(settings, store_db, "kosh-intake-dlq")
+        self.api_keys = ApiKeyStore(store_db)
         self._producer: KafkaProducer | None = None
 
     def handle_batch(self, records: Sequence[Any]) -> None:
@@ -150,10 +160,12 @@ class CommandIntake:
     def handle(self, record: Any) -> list[Any]:
         try:
             envelope, spec, cmd = parse_command(record.value)
+            principal, role = self.authorise(record, envelope.command_type)
         except Malformed as bad:
             return self._reject(record, bad)
         try:
-            result = self.execute(envelope, spec, cmd)
+            result = self.execute(envelope, spec, cmd, Actor(
+                principal.subject[:128], role, (principal.organisation or "unknown")[:128]))
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -164,11 +176,37 @@ class CommandIntake:
                 message="the command could not be executed; operations were alerted"))
         return self._publish(result, envelope.reply_to)
 
-    def execute(self, envelope: CommandEnvelope, spec: Any, cmd: BaseModel) -> CommandResult:
+    def authorise(self, record: Any, command_type: str) -> tuple[Principal, str]:
+        """The sender from the record's authorization header, and the role it acts in."""
+        raw = next((v for k, v in (record.headers or ()) if k.lower() == AUTH_HEADER), None)
+        credential = (raw or b"").decode("latin-1").strip()
+        scheme, _, secret = credential.partition(" ")
+        try:
+            if scheme.lower() == "bearer" and secret:
+                principal = verify_token(self.settings, secret.strip())
+            elif scheme.lower() == "apikey" and secret:
+                principal = self.api_keys.verify(secret.strip())
+            else:
+                raise AuthenticationError(
+                    "send the header 'authorization: Bearer <token>' or 'ApiKey <key>'")
+        except AuthenticationError as exc:
+            log.warning("auth.denied", channel="kafka", status=401, reason=str(exc),
+                        command_type=command_type)
+            raise Malformed("unauthenticated", AUTH_HEADER, message=str(exc)) from None
+        role = command_role(principal, command_type, self.settings)
+        if role is None:
+            message = f"role(s) {', '.join(principal.roles)} may not send {command_type}"
+            log.warning("auth.denied", channel="kafka", status=403, reason=message,
+                        subject=principal.subject, command_type=command_type)
+            raise Malformed("forbidden", "role", message=message)
+        return principal, role
+
+    def execute(self, envelope: CommandEnvelope, spec: Any, cmd: BaseModel,
+                actor: Actor) -> CommandResult:
         cid, ctype = envelope.command_id, envelope.command_type
         correlation_id = envelope.correlation_id or cid
         ctx = CommandContext(
-            actor=Actor(envelope.actor.id, envelope.actor.role, envelope.actor.organisation),
+            actor=actor,
             effective_date=getattr(cmd, "effective_date", None) or dt.date.today(),
             correlation_id=correlation_id,
             causation_id=cid,  # lets a retry find the events of a crashed attempt
@@ -216,7 +254,7 @@ class CommandIntake:
         self.dead_letters.send(DeadLetter(
             stage=STAGE, reason=bad.reason, detail=bad.detail, topic=record.topic,
             partition=record.partition, offset=record.offset, key=record.key,
-            value=record.value,
+            value=redact_personal(record.value),
         ))
         command_id, ctype = _identity(record.value)
         if command_id is None:

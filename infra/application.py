@@ -3,6 +3,7 @@ effective date and saves the resulting events atomically. One mixin per case typ
 
 from __future__ import annotations
 
+from infra.commands.erasure import ErasureCommands
 from infra.commands.legal_acts import LegalActCommands
 from infra.commands.monitoring import MonitoringCommands
 from infra.commands.proposal import ProposalCommands
@@ -15,5 +16,5 @@ __all__ = ["KoshApplication", "Outcome"]
 
 
 class KoshApplication(RegistrationCommands, RelocationCommands, ProposalCommands, QuotaCommands,
-                      MonitoringCommands, LegalActCommands):
+                      MonitoringCommands, ErasureCommands, LegalActCommands):
     """All command handlers over one event store."""

@@ -17,6 +17,7 @@ from eventsourcing.persistence import (
 )
 
 from infra.settings import Settings
+from infra.sql import ddl_lock_key, take_ddl_lock
 
 
 def store_env(settings: Settings) -> dict[str, str]:
@@ -41,21 +42,20 @@ def store_env(settings: Settings) -> dict[str, str]:
     }
 
 
-# Any fixed 64-bit key: PostgreSQL's catalogue refuses concurrent CREATE TABLE IF NOT EXISTS
-# of the same table ("tuple concurrently updated") when several processes start at once.
-_DDL_LOCK_KEY = 0x4B6F73680001
 
 
 def ensure_schema(url: str, schema: str) -> None:
     """eventsourcing creates its tables but not the schema they live in."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+    with psycopg.connect(url, autocommit=False, connect_timeout=5) as conn:
+        take_ddl_lock(conn.cursor(), schema)
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        conn.commit()
 
 
 @contextmanager
-def ddl_lock(url: str | None) -> Iterator[None]:
+def ddl_lock(url: str | None, schema: str) -> Iterator[None]:
     """Serialises table creation across processes sharing one PostgreSQL database."""
     if not url:
         yield
@@ -63,11 +63,12 @@ def ddl_lock(url: str | None) -> Iterator[None]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK_KEY,))
+        locked = take_ddl_lock(conn.cursor(), schema, session=True)
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK_KEY,))
+            if locked:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (ddl_lock_key(schema),))
 
 
 class EventStoreApplication(Application[Any]):
@@ -76,13 +77,18 @@ class EventStoreApplication(Application[Any]):
     name = "Kosh"  # tables kosh_events; never rename without migrating
 
     def __init__(self, settings: Settings) -> None:
+        self.kosh_settings = settings  # construct_mapper runs inside super().__init__
         if settings.database_url:
             ensure_schema(settings.database_url, settings.database_schema)
-        with ddl_lock(settings.database_url):
-            super().__init__(env=store_env(settings))
+        super().__init__(env=store_env(settings))
 
     def construct_mapper(self) -> Mapper[Any]:
-        return build_mapper()
+        return build_mapper(self.kosh_settings)
+
+    def construct_recorder(self) -> Any:
+        # The library creates its tables here.
+        with ddl_lock(self.kosh_settings.database_url, self.kosh_settings.database_schema):
+            return super().construct_recorder()
 
 
 def build_transcoder() -> JSONTranscoder:
@@ -93,7 +99,17 @@ def build_transcoder() -> JSONTranscoder:
     return transcoder
 
 
-def build_mapper() -> Mapper[Any]:
-    """The one encoding of stored events, shared by the store and by consumers that
-    decode events from Kafka without opening the store."""
-    return Mapper(transcoder=build_transcoder())
+def build_mapper(settings: Settings | None = None) -> Mapper[Any]:
+    """The one encoding of stored events, shared by the store and by consumers that decode
+    events from Kafka. With settings, personal fields are sealed with each data subject's
+    key (the key store lives beside the events); without, sealed fields stay sealed — what
+    the ops side and anything else that must never see personal data uses."""
+    if settings is None:
+        return Mapper(transcoder=build_transcoder())
+    from infra.personal_data import PersonalDataSealer, SealingMapper
+    from infra.sql import Database
+    from infra.subject_keys import SubjectKeyStore
+
+    db = Database(settings.database_url, settings.data_dir / "events.sqlite",
+                  settings.database_schema)
+    return SealingMapper(build_transcoder(), PersonalDataSealer(SubjectKeyStore(db)))

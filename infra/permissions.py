@@ -44,6 +44,8 @@ COMMAND_ROLES: dict[str, frozenset[str]] = {
     "refuse_relocation": frozenset({"migration_officer"}),
     "withdraw_relocation": frozenset({"migration_officer"}),
     "record_arrival": frozenset({"migration_officer"}),
+    # §7: the planning side enters the natural-growth figure migration is judged by.
+    "record_natural_growth": frozenset({"akimat_planner", "authorised_body"}),
     "erase_subject": frozenset({"data_protection_officer"}),
 }
 

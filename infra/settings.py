@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         "auto", description="auto = console on a terminal, JSON lines otherwise"
     )
     log_level: str = Field("INFO", description="minimum log level")
+    max_body_bytes: int = Field(
+        65536, ge=1024, description="HTTP request bodies over this many bytes are refused (413)"
+    )
 
     @property
     def events_topic(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +30,7 @@ class Database:
 
             conn = psycopg.connect(self.url, autocommit=False, connect_timeout=5)
             with conn.cursor() as cur:
+                take_ddl_lock(cur, self.schema)
                 cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 cur.execute(f'SET search_path TO "{self.schema}"')
             conn.commit()
@@ -57,7 +60,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         conn = self.connection()
-        cur = Cursor(conn.cursor(), self.is_postgres)
+        cur = Cursor(conn.cursor(), self.is_postgres, self.schema)
         try:
             if not self.is_postgres:
                 cur.execute("BEGIN IMMEDIATE")
@@ -87,13 +90,44 @@ class Database:
             return cur.fetchall()
 
 
+# PostgreSQL refuses concurrent `CREATE ... IF NOT EXISTS` of one object ("tuple
+# concurrently updated") when several processes start at once: DDL takes this lock first.
+DDL_LOCK_WAIT_S = 10.0
+
+
+def ddl_lock_key(schema: str) -> int:
+    """One lock per schema: the conflict is between creators of the same objects."""
+    return 0x4B6F7368_00000000 | zlib.crc32(schema.encode())
+
+
+def take_ddl_lock(raw_cursor: Any, schema: str, session: bool = False) -> bool:
+    """Waits up to DDL_LOCK_WAIT_S for the DDL lock. Gives up rather than hang: a holder
+    that long is this very process one connection over (nested set-up), where going on
+    without the lock is right."""
+    fn = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"
+    deadline = time.monotonic() + DDL_LOCK_WAIT_S
+    while True:
+        raw_cursor.execute(f"SELECT {fn}(%s)", (ddl_lock_key(schema),))
+        row = raw_cursor.fetchone()
+        if row and row[0]:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
 class Cursor:
-    def __init__(self, raw: Any, is_postgres: bool) -> None:
+    def __init__(self, raw: Any, is_postgres: bool, schema: str = "public") -> None:
         self._raw = raw
+        self._schema = schema
         self._pg = is_postgres
+        self._ddl_locked = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         if self._pg:
+            if not self._ddl_locked and sql.lstrip()[:6].upper() == "CREATE":
+                take_ddl_lock(self._raw, self._schema)
+                self._ddl_locked = True
             sql = sql.replace("?", "%s")
         self._raw.execute(sql, tuple(params))
         return int(self._raw.rowcount)

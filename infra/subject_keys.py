@@ -8,6 +8,7 @@ import os
 import threading
 import time
 
+from domain.errors import InvalidTransition
 from infra.sql import Database
 
 _DDL = """CREATE TABLE IF NOT EXISTS kosh_subject_keys (
@@ -26,8 +27,10 @@ _LINKS_DDL = """CREATE TABLE IF NOT EXISTS kosh_subject_aggregates (
 )"""
 
 
-class SubjectErased(Exception):
-    pass
+class SubjectErased(InvalidTransition):
+    """Nothing new is recorded about an erased subject (HTTP 409, dead letter)."""
+
+    code = "subject_erased"
 
 
 class SubjectKeyStore:

@@ -8,8 +8,6 @@ import threading
 import uuid
 from pathlib import Path
 
-import httpx
-
 from api.bootstrap import bootstrap
 from domain.commands import ApproveRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
@@ -91,7 +89,7 @@ def test_broker_restarted_empty_recovers_complete_register_without_doubles(
     broker = LocalBroker().start()
     settings = make_settings(tmp_path, broker.bootstrap)
     kosh = KoshProcess(settings).start()
-    api = httpx.Client(base_url=kosh.base_url, timeout=10)
+    api = kosh.client(timeout=10)
 
     def register(n: int) -> None:
         case_id = api.post("/registrations", json=registration_body(n)).json()["case_id"]

@@ -16,7 +16,7 @@ from tests.support.system import KoshProcess
 @pytest.fixture
 def api(store_settings: Settings) -> Iterator[httpx.Client]:
     kosh = KoshProcess(store_settings, roles="api").start()
-    yield httpx.Client(base_url=kosh.base_url, timeout=10)
+    yield kosh.client(timeout=10)
     assert kosh.stop() == 0, kosh.log()[-2000:]
 
 

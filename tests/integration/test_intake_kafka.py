@@ -10,25 +10,25 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from api.bootstrap import bootstrap
 from infra.settings import Settings
+from tests.support.auth import token
 from tests.support.builders import iin_for, registration_body
 from tests.support.system import KoshProcess, wait_until
 
 # ---- the client: kafka-python and the standard library only, as an outside service ----
 
-ACTOR = {"id": "crm-service", "role": "service", "organisation": "akimat"}
-
-
-def send_all(bootstrap_servers: str, topic: str, messages: list[tuple[str, bytes]]) -> None:
+def send_all(bootstrap_servers: str, topic: str, messages: list[tuple[str, bytes]],
+             token: str, unauthenticated: frozenset[str] = frozenset()) -> None:
+    """Sends as an authenticated service, except the keys in `unauthenticated`."""
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
                              enable_idempotence=True, linger_ms=5)
     for key, value in messages:
-        producer.send(topic, key=key.encode(), value=value)
+        headers = [] if key in unauthenticated else [("authorization", f"Bearer {token}".encode())]
+        producer.send(topic, key=key.encode(), value=value, headers=headers)
     producer.flush(30)
     producer.close()
 
@@ -53,7 +53,7 @@ def read_topic(bootstrap_servers: str, topic: str, expected: int,
 
 def envelope(command_id: str, command_type: str, payload: dict, **extra: object) -> bytes:
     return json.dumps({"command_id": command_id, "command_type": command_type,
-                       "payload": payload, "actor": ACTOR, **extra}).encode()
+                       "payload": payload, **extra}).encode()
 
 # ---- fixtures and helpers that may use the project ----
 
@@ -108,14 +108,14 @@ def test_thousand_commands_get_thousand_outcomes_with_repeats_and_malformed(
         body["person"]["iin"] = iin_for(n)[:11] + str((int(iin_for(n)[11]) + 1) % 10)
         messages.append((cid, envelope(cid, "submit_registration", body)))
     for n in range(50):
-        cid = f"no-actor-{n}"
+        cid = f"no-token-{n}"
         rejected_ids.append(cid)
-        value = json.dumps({"command_id": cid, "command_type": "submit_registration",
-                            "payload": registration_body(700 + n)}).encode()
-        messages.append((cid, value))
+        messages.append((cid, envelope(cid, "submit_registration", registration_body(700 + n))))
     assert len(messages) == 1000
     not_json = [(f"junk-{n}", b"\x00not json " + iin_for(900 + n).encode()) for n in range(10)]
-    send_all(s.kafka_bootstrap, s.commands_topic, messages + not_json)
+    send_all(s.kafka_bootstrap, s.commands_topic, messages + not_json,
+             token(s, "registrar", subject="crm-service"),
+             unauthenticated=frozenset(f"no-token-{n}" for n in range(50)))
 
     outcomes = read_topic(s.kafka_bootstrap, s.results_topic, expected=1000)
     assert len(outcomes) == 1000
@@ -137,7 +137,7 @@ def test_thousand_commands_get_thousand_outcomes_with_repeats_and_malformed(
         assert by_id[cid][0]["refusal"]["code"] == "not_found"
     reasons = Counter(by_id[cid][0]["refusal"]["code"] for cid in rejected_ids)
     assert reasons == {"unknown_command_type": 50, "invalid_payload": 50,
-                       "invalid_envelope": 50}
+                       "unauthenticated": 50}
     assert all(by_id[cid][0]["result"] == "rejected" for cid in rejected_ids)
     seqs = [seq for cid in accepted_ids for seq in by_id[cid][0]["sequence_numbers"]]
     assert sorted(seqs) == list(range(1, 551)), "one event per accepted command, no more"
@@ -146,7 +146,7 @@ def test_thousand_commands_get_thousand_outcomes_with_repeats_and_malformed(
     dead = read_topic(s.kafka_bootstrap, s.dead_letter_topic, expected=160)
     assert len(dead) == 160
     assert Counter(d["headers"]["kosh-dlq-reason"] for d in dead) == {
-        "unknown_command_type": 50, "invalid_payload": 50, "invalid_envelope": 50,
+        "unknown_command_type": 50, "invalid_payload": 50, "unauthenticated": 50,
         "not_json": 10}
     for d in dead:
         h = d["headers"]
@@ -157,8 +157,13 @@ def test_thousand_commands_get_thousand_outcomes_with_repeats_and_malformed(
     assert {d["headers"]["kosh-dlq-detail"] for d in bad} == {"payload.person.iin: value_error"}
     all_headers = json.dumps([d["headers"] for d in dead])
     assert not any(iin_for(n) in all_headers for n in range(1000))
+    values = b"".join(d["value"] for d in dead)
+    assert b'"[redacted]"' in values, "dead letters keep the command's shape"
+    assert not any(iin_for(n)[:11].encode() in values for n in range(1000)), \
+        "no IIN in clear on the dead-letter topic"
+    assert b"Bearer" not in values
 
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     text = api.get("/metrics").text
     assert 'kosh_command_outcomes{command_type="submit_registration",result="accepted"} 550.0' \
         in text
@@ -170,7 +175,8 @@ def test_intake_killed_after_executing_stores_nothing_twice(store_settings: Sett
                                                  "idempotency_claim_timeout_s": 1.0})
     intake = KoshProcess(crashing, roles="intake", name="intake-crash").start()
     send_all(crashing.kafka_bootstrap, crashing.commands_topic,
-             [("c-1", envelope("c-1", "submit_registration", registration_body(1)))])
+             [("c-1", envelope("c-1", "submit_registration", registration_body(1)))],
+             token(crashing, "registrar"))
     wait_until(lambda: intake.process.poll() is not None, timeout=30, what="intake to crash")
     assert intake.process.returncode == -9
     assert store_head(crashing) == 1, "the command executed before the crash"
@@ -184,7 +190,8 @@ def test_intake_killed_after_executing_stores_nothing_twice(store_settings: Sett
         assert body["result"] == "accepted"
         assert body["sequence_numbers"] == [1]
         send_all(healthy.kafka_bootstrap, healthy.commands_topic,
-                 [("c-1", envelope("c-1", "submit_registration", registration_body(1)))])
+                 [("c-1", envelope("c-1", "submit_registration", registration_body(1)))],
+                 token(healthy, "registrar"))
         outcomes = read_topic(healthy.kafka_bootstrap, healthy.results_topic, 2)
         assert [json.loads(o["value"]) for o in outcomes] == [body, body]
         assert store_head(healthy) == 1, "no duplicate events after the restart"

@@ -44,7 +44,7 @@ def test_stopped_projection_lags_and_readyz_turns_not_ready_until_it_catches_up(
     settings = make_settings(tmp_path, kafka_bootstrap, ready_max_lag=3)
     front = KoshProcess(settings, roles="api,publisher,intake", name="front").start()
     projections = KoshProcess(settings, roles="projections", name="projections").start()
-    api = httpx.Client(base_url=front.base_url, timeout=10)
+    api = front.client(timeout=10)
     try:
         ready = api.get("/readyz")
         assert ready.status_code == 200, ready.text
@@ -87,7 +87,7 @@ def test_stopped_projection_lags_and_readyz_turns_not_ready_until_it_catches_up(
 
 def test_ops_views_status_and_dead_letters_carry_no_personal_data(settings: Settings) -> None:
     system = KoshProcess(settings).start()
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     try:
         iins = [iin_for(n) for n in range(20)]
         for n in range(10):
@@ -98,8 +98,7 @@ def test_ops_views_status_and_dead_letters_carry_no_personal_data(settings: Sett
         bad["person"]["iin"] = iins[15][:11] + "x"
         for value in (
             json.dumps({"command_id": "k1", "command_type": "submit_registration",
-                        "payload": bad, "actor": {"id": "a", "role": "r",
-                                                  "organisation": "o"}}).encode(),
+                        "payload": bad}).encode(),
             b"not json " + iins[16].encode(),
         ):
             producer.send(settings.commands_topic, key=iins[17].encode(), value=value)
@@ -149,7 +148,7 @@ def test_kosh_status_watch_refreshes_until_interrupted(settings: Settings) -> No
 
 def test_asyncapi_document_lists_every_topic_and_message(settings: Settings) -> None:
     system = KoshProcess(settings, roles="api").start()
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     try:
         doc = api.get("/asyncapi.json").json()
         addresses = {c["address"] for c in doc["channels"].values()}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections import Counter
 
-import httpx
-
 from infra.application import KoshApplication
 from infra.settings import Settings
 from tests.support.quota_race import apply_one_person_each, approve_all, open_almaty_for_kandases
@@ -41,7 +39,7 @@ def test_s6_four_processes_racing_1000_approvals_reserve_exactly_500_places(
 
     system = KoshProcess(store_settings).start()
     try:
-        api = httpx.Client(base_url=system.base_url, timeout=10)
+        api = system.client(timeout=10)
 
         def approved() -> list[object]:
             return api.get("/relocations", params={"status": "approved", "limit": 1000}).json()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from infra.settings import Settings
@@ -20,7 +19,7 @@ def system(store_settings: Settings) -> Iterator[KoshProcess]:
 
 
 def test_approved_registration_appears_in_residents_register(system: KoshProcess) -> None:
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     body = registration_body(1, address={"district": "Medeu", "line": "Dostyk 5, flat 2"},
                              housing={"type": "state", "useful_area_m2": 45.0,
                                       "occupants_after_registration": 3})
@@ -52,7 +51,7 @@ def test_approved_registration_appears_in_residents_register(system: KoshProcess
 def test_s10_refusal_and_invalid_iin_are_clear_422s_that_store_nothing(
     system: KoshProcess,
 ) -> None:
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     seeded = api.get("/ops/projections").json()["store_head"]  # the legal-act registry
     small = registration_body(2, housing={"type": "akimat_leased", "useful_area_m2": 29.9,
                                           "occupants_after_registration": 2})
@@ -82,7 +81,7 @@ def test_s10_refusal_and_invalid_iin_are_clear_422s_that_store_nothing(
 
 
 def test_unknown_case_is_404_and_double_approval_is_409(system: KoshProcess) -> None:
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     missing = api.post("/registrations/00000000-0000-0000-0000-000000000000/approve")
     assert missing.status_code == 404
     case_id = api.post("/registrations", json=registration_body(4)).json()["case_id"]

@@ -38,7 +38,7 @@ def person(n: int) -> dict[str, str]:
 def test_s6_relocation_arrival_registers_the_family_through_the_process_manager(
     system: KoshProcess,
 ) -> None:
-    api = httpx.Client(base_url=system.base_url, timeout=10)
+    api = system.client(timeout=10)
     quota_id = ok(api.post("/quotas", headers=BODY, json={
         "kind": "kandas", "territory": "Almaty", "period": "2026", "limit": 10,
         "effective_date": "2025-11-01"}), 201)["case_id"]

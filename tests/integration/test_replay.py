@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from api.bootstrap import all_projections, bootstrap, registers_database
@@ -51,7 +50,7 @@ def live_city(store_settings: Settings) -> Iterator[Settings]:
     consumers projected all of it; stopped before the rebuilds."""
     system = KoshProcess(store_settings).start()
     try:
-        api = httpx.Client(base_url=system.base_url, timeout=10)
+        api = system.client(timeout=10)
         for n in range(12):
             day = f"2023-0{1 + n % 6}-10"
             body = registration_body(n, effective_date=day)

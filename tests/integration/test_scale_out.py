@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -20,6 +19,7 @@ from api.runner import ROLES
 from infra.broker import free_port
 from infra.settings import Settings
 from tests.conftest import _drop_schema, make_settings
+from tests.support.auth import token
 from tests.support.builders import iin_for, registration_body
 from tests.support.system import KoshProcess, wait_until
 
@@ -68,12 +68,9 @@ def log_events(process: KoshProcess, name: str) -> list[dict[str, Any]]:
     return out
 
 
-ACTOR = {"id": "crm-service", "role": "service", "organisation": "akimat"}
-
-
 def envelope(command_id: str, command_type: str, **fields: Any) -> bytes:
     return orjson.dumps({"command_id": command_id, "command_type": command_type,
-                         "actor": ACTOR, **fields})
+                         **fields})
 
 
 class ResultsReader:
@@ -104,12 +101,14 @@ def commands_via_intake(settings: Settings, numbers: range) -> list[int]:
     different approvals of each case at once; returns the accepted sequence numbers."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     topic = settings.commands_topic
+    auth = [("authorization", f"Bearer {token(settings, 'registrar')}".encode())]
     reader = ResultsReader(settings)
     try:
         for _ in range(2):
             for n in numbers:
                 producer.send(topic, key=f"sub-{n}".encode(), value=envelope(
-                    f"sub-{n}", "submit_registration", payload=registration_body(n)))
+                    f"sub-{n}", "submit_registration", payload=registration_body(n)),
+                    headers=auth)
         producer.flush(30)
         submitted = reader.wait_for({f"sub-{n}" for n in numbers})
         assert {r["result"] for r in submitted.values()} == {"accepted"}, submitted
@@ -117,7 +116,7 @@ def commands_via_intake(settings: Settings, numbers: range) -> list[int]:
             for racer in ("a", "b"):
                 producer.send(topic, key=f"app-{n}-{racer}".encode(), value=envelope(
                     f"app-{n}-{racer}", "approve_registration",
-                    case_id=submitted[f"sub-{n}"]["case_id"]))
+                    case_id=submitted[f"sub-{n}"]["case_id"]), headers=auth)
         producer.flush(30)
         approvals = reader.wait_for({f"app-{n}-{r}" for n in numbers for r in "ab"})
         for n in numbers:
@@ -141,7 +140,7 @@ def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_o
     back = KoshProcess(pg_settings, roles="publisher,projections", name="back")
     processes = start_all([*apis, *intakes, back])
     kosh = bootstrap(pg_settings)
-    clients = [httpx.Client(base_url=p.base_url, timeout=30) for p in apis]
+    clients = [p.client(timeout=30) for p in apis]
     try:
         def submit_then_race_approvals(n: int) -> list[int]:
             """Submits via one instance, then approves the same case via all three at once:
@@ -171,7 +170,7 @@ def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_o
         assert len(accepted) == 2 * cases
         wait_until(lambda: store_state(kosh) == (2 * cases, 2 * cases, cases), timeout=30,
                    what="every approved registration in the residents register")
-        any_api = httpx.Client(base_url=apis[0].base_url, timeout=10)
+        any_api = apis[0].client(timeout=10)
         for n in (0, 31, 59, *((100, 129) if with_intake else ())):
             assert any_api.get(f"/residents/{iin_for(n)}").status_code == 200
     finally:
@@ -187,7 +186,7 @@ def test_two_projection_instances_in_one_group_share_the_partitions_and_apply_on
     consumers = [KoshProcess(debug, roles="projections", name=f"projections-{i}")
                  for i in range(2)]
     processes = start_all([*consumers, KoshProcess(settings, roles="api,publisher", name="app")])
-    api = httpx.Client(base_url=processes[-1].base_url, timeout=10)
+    api = processes[-1].client(timeout=10)
     kosh = bootstrap(settings)
 
     def applied_by(p: KoshProcess) -> int:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from infra.auth import issue_token
 from infra.settings import Settings
 
+# A user holding every working role, for tests about something other than permissions
+# (tests/integration/test_access_matrix.py checks each role alone).
+EVERY_ROLE = ("registrar", "migration_officer", "akimat_planner", "authorised_body", "auditor",
+              "operator")
+
 
 def token(settings: Settings, *roles: str, subject: str | None = None,
           organisation: str = "test-org") -> str:

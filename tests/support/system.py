@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from infra.settings import Settings
+from tests.support.auth import EVERY_ROLE, auth_headers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +24,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KOSH_")}
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if value is not None:
+        if isinstance(value, dict | list):
+            env[f"KOSH_{name.upper()}"] = json.dumps(value)  # pydantic-settings reads JSON
+        elif value is not None:
             env[f"KOSH_{name.upper()}"] = str(value)
     env["KOSH_LOG_FORMAT"] = "json"
     return env
@@ -57,6 +61,12 @@ class KoshProcess:
     @property
     def base_url(self) -> str:
         return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    def client(self, *roles: str, timeout: float = 10) -> httpx.Client:
+        """An HTTP client authenticated as a user with `roles` (default: every working
+        role)."""
+        return httpx.Client(base_url=self.base_url, timeout=timeout,
+                            headers=auth_headers(self.settings, *(roles or EVERY_ROLE)))
 
     def start(self, timeout: float = 30.0) -> KoshProcess:
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)

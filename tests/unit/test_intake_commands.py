@@ -20,12 +20,10 @@ from infra.idempotency import fingerprint, refusal_error, refusal_of
 from infra.metrics import ComponentStatus, Snapshot, render
 from tests.support.builders import iin_for, registration_body
 
-ACTOR = {"id": "crm", "role": "service", "organisation": "akimat"}
-
 
 def envelope(**fields: object) -> bytes:
     base: dict[str, object] = {"command_id": "c-1", "command_type": "submit_registration",
-                               "payload": registration_body(1), "actor": ACTOR}
+                               "payload": registration_body(1)}
     base.update(fields)
     return json.dumps(base).encode()
 
@@ -55,9 +53,10 @@ def test_a_command_on_a_case_needs_its_case_id() -> None:
 def test_malformed_messages_are_named_by_reason_without_echoing_values() -> None:
     assert reason(b"\xff\x00").reason == "not_json"
     assert reason(envelope(command_type="grant_citizenship")).reason == "unknown_command_type"
-    no_actor = json.loads(envelope())
-    del no_actor["actor"]
-    assert reason(json.dumps(no_actor).encode()).reason == "invalid_envelope"
+    claims_an_actor = json.loads(envelope())
+    claims_an_actor["actor"] = {"id": "someone-else", "role": "authorised_body"}
+    assert reason(json.dumps(claims_an_actor).encode()).reason == "invalid_envelope", \
+        "the actor comes from the verified token, never from the message"
     assert reason(envelope(surplus=1)).reason == "invalid_envelope"
 
     body = registration_body(3)
