@@ -16,6 +16,8 @@ from bench.env import bench_env
 from bench.report import Results
 
 SECTIONS = ("write", "channels", "freshness", "bus", "audit", "memory")
+# Starting `kosh up` processes and waiting for consumer groups would take most of a minute.
+QUICK = ("write", "bus", "audit", "memory")
 
 
 def main() -> int:
@@ -27,8 +29,14 @@ def main() -> int:
         default=Path(__file__).parent,
         help="where RESULTS.md and results.json go (default: bench/)",
     )
-    parser.add_argument("--only", nargs="*", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=SECTIONS,
+        help=f"sections to run (default: all; with --quick: {', '.join(QUICK)})",
+    )
     args = parser.parse_args()
+    args.only = args.only or list(QUICK if args.quick else SECTIONS)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.perf_counter()
     results = Results(quick=args.quick)
@@ -54,7 +62,8 @@ def main() -> int:
                     memory.run(env, results)
             except Exception as exc:  # noqa: BLE001 - reported, the other sections still run
                 traceback.print_exc()
-                results.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                results.failures.append(f"{name}: {type(exc).__name__}: {first_line}")
             print(f"[bench] {name} done in {time.perf_counter() - t:.1f} s", flush=True)
     results.write(args.out, time.perf_counter() - started)
     print(f"[bench] wrote {args.out / 'RESULTS.md'} in {time.perf_counter() - started:.0f} s")
