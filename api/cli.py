@@ -29,8 +29,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the system (or some of its parts)")
     up.add_argument("--role", default="all",
-                    help="all, or a comma list of: api, publisher, projections, processes, intake, "
-                         "audit")
+                    help="all, or a comma list of: api, publisher, projections, processes, intake")
     up.set_defaults(func=_up)
     token_cli.add_parser(sub)
     status.add_parser(sub)

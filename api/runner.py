@@ -25,7 +25,7 @@ from infra.settings import Settings
 from infra.topics import admin_client, ensure_topics
 
 log = structlog.get_logger(__name__)
-ROLES = ("api", "publisher", "projections", "processes", "intake", "audit")
+ROLES = ("api", "publisher", "projections", "processes", "intake")
 
 
 class _Server(uvicorn.Server):
@@ -111,10 +111,10 @@ async def run(settings: Settings, roles: set[str]) -> None:
             await intake.start()
             stoppers.append(intake.stop)
 
-        if "audit" in roles:
-            from consumers.audit import AuditRole
+        if "projections" in roles:  # the audit trail is a projection of the store itself
+            from consumers.audit import AuditConsumer
 
-            audit = await asyncio.to_thread(AuditRole, settings)  # loads the persisted trail
+            audit = await asyncio.to_thread(AuditConsumer, settings)  # loads the persisted trail
             await audit.start()
             stoppers.append(audit.stop)
 

@@ -1,4 +1,5 @@
-"""The audit role: keeps the audit trail level with the store and signs tree heads.
+"""Keeps the audit trail level with the store and signs tree heads (runs with the
+projections role: the trail is a projection of the store itself).
 
 An event on the topic only says "the store has grown to sequence N": the trail then appends
 every stored event it has not appended yet, read from the store in order (trail.py says
@@ -32,7 +33,7 @@ GROUP = "audit"
 RETRY_BACKOFF_S = 1.0
 
 
-class AuditRole:
+class AuditConsumer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.trail = AuditTrail(settings)

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         "once at data_dir/audit-signing-key.pem"
     )
     tree_head_interval_s: float = Field(
-        60.0, gt=0, description="how often the audit role signs a tree head over new events"
+        60.0, gt=0, description="how often the audit consumer signs a tree head over new events"
     )
     idempotency_claim_timeout_s: float = Field(
         30.0, gt=0, description="a command claimed but unrecorded this long is presumed crashed"

@@ -44,18 +44,13 @@ class TreeHeads:
         stamp = max(now_ms(), latest["timestamp_ms"] + 1 if latest else 0)
         if self.signer is None:
             raise RuntimeError("no signing key: tree heads cannot be issued here")
-        head = self.signer.sign(size, root, stamp)
+        head: dict[str, Any] = self.signer.sign(size, root, stamp)
+        head["key_id"] = key_id(self.signer.public_pem())
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO audit_tree_heads (tree_size, timestamp_ms, root_hash, signature, "
                 "key_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    size,
-                    stamp,
-                    head["root_hash"],
-                    head["signature"],
-                    key_id(self.signer.public_pem()),
-                ),
+                (size, stamp, head["root_hash"], head["signature"], head["key_id"]),
             )
         return head
 
