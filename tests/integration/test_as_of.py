@@ -20,6 +20,7 @@ from infra.sql import Database
 from projections.as_of import AsOfRegisters, Cutoff
 from projections.projector import Delivered, Projector
 from projections.replay import StoreReader, table_names
+from tests.support.auth import auth_headers
 from tests.support.builders import registration_body
 
 JAN, MAR, APR = dt.date(2023, 1, 15), dt.date(2023, 3, 15), dt.date(2023, 4, 15)
@@ -124,7 +125,7 @@ def contents_of(db: Database, table: str) -> list[tuple[Any, ...]]:
 def test_http_serves_every_register_as_of_a_date_with_the_live_register_filters(
     kosh: Kosh, history: dt.datetime, tmp_path: Path,
 ) -> None:
-    api = TestClient(create_app(kosh))
+    api = TestClient(create_app(kosh), headers=auth_headers(kosh.settings, "auditor"))
     assert set(api.get("/as-of").json()["registers"]) == {p.name for p in all_projections()}
     expected = expected_registers(
         kosh, tmp_path, lambda e: dt.date.fromisoformat(e.meta["effective_date"]) <= MAR)
@@ -154,7 +155,7 @@ def test_http_serves_every_register_as_of_a_date_with_the_live_register_filters(
 def test_monitoring_reads_as_of_a_date_through_its_own_queries(
     kosh: Kosh, history: dt.datetime,
 ) -> None:
-    api = TestClient(create_app(kosh))
+    api = TestClient(create_app(kosh), headers=auth_headers(kosh.settings, "auditor"))
     march = api.get("/monitoring/flows", params={"date": MAR.isoformat()}).json()
     # By 15 March: persons 1, 5 (January) and 9 (March) had arrived; 2 was still pending.
     assert sum(r["arrivals"] for r in march) == 3
