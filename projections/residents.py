@@ -18,10 +18,10 @@ _PERSON_FIELDS = ("family_name", "given_name", "patronymic", "birth_date")
 
 
 def person_key(person: dict[str, Any]) -> str:
-    """As domain.person.identity_key, from the person as the event recorded it."""
+    """The IIN, else document type and number (as the monitoring register keys persons)."""
     if person.get("iin"):
-        return f"iin:{person['iin']}"
-    return f"doc:{person.get('document_type')}:{person.get('document_number')}"
+        return str(person["iin"])
+    return f"{person.get('document_type')}:{person.get('document_number')}"
 
 
 class ResidentsProjection:
@@ -35,8 +35,8 @@ class ResidentsProjection:
             submitted_seq BIGINT NOT NULL
         )""",
         """CREATE TABLE IF NOT EXISTS residents (
-            case_id TEXT PRIMARY KEY,
             person_key TEXT NOT NULL,
+            case_id TEXT PRIMARY KEY,
             person_kind TEXT NOT NULL,
             iin TEXT,
             document_type TEXT,
@@ -98,14 +98,14 @@ class ResidentsProjection:
             "UPDATE registration_cases SET status = 'approved' WHERE case_id = ?", (case_id,)
         )
         cur.execute(
-            "INSERT INTO residents (case_id, person_key, person_kind, iin, document_type, "
+            "INSERT INTO residents (person_key, case_id, person_kind, iin, document_type, "
             "document_number, family_name, given_name, patronymic, birth_date, district, "
             "address_line, housing_type, registration_kind, valid_until, status, end_reason, "
             "ended_on, registered_on, corrected_fields, seq) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, NULL, ?, ?, ?)",
             (
-                case_id,
                 person_key(person),
+                case_id,
                 person.get("kind", "citizen"),
                 person.get("iin"),
                 person.get("document_type"),
@@ -168,8 +168,8 @@ class ResidentsProjection:
 
 
 _COLUMNS = (
-    "case_id",
     "person_key",
+    "case_id",
     "person_kind",
     "iin",
     "document_type",
