@@ -4,6 +4,7 @@ checker and the figures. Used by tests/faults/ (short) and chaos/ (long)."""
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -54,6 +55,7 @@ class Plan:
     intakes: int = 2
     quota_limit: int = 25
     recovery_timeout_s: float = 90.0
+    shuffle: bool = True  # faults in a seeded random order
 
 
 @dataclass
@@ -93,10 +95,16 @@ class Scenario:
         return Settings(**values)
 
     def run(self) -> Outcome:
+        # The test's own Kafka clients log every refused connection while the broker is
+        # away on purpose; those lines would bury a failure's message.
+        kafka_log = logging.getLogger("kafka")
+        level = kafka_log.level
+        kafka_log.setLevel(logging.CRITICAL)
         try:
             return self._run()
         finally:
             self.close()
+            kafka_log.setLevel(level)
 
     def _run(self) -> Outcome:
         plan = self.plan
@@ -124,7 +132,10 @@ class Scenario:
         for w in workers:
             w.start()
         time.sleep(plan.warmup_s)
-        for kind in plan.faults:
+        schedule = list(plan.faults)
+        if plan.shuffle:
+            self.rng.shuffle(schedule)
+        for kind in schedule:
             pause(self.rng, *plan.gap_s)
             self.inject(kind, settings)
         time.sleep(plan.tail_s)
@@ -209,13 +220,40 @@ class Scenario:
         """Seconds until every register has applied what the store held at this moment."""
         began = time.monotonic()
         target = wait_until(self.views.store_count, timeout=60, what="the store to answer")
-        wait_until(
-            lambda: min(self.views.applied_counts().values()) >= target,
-            timeout=self.plan.recovery_timeout_s,
-            every=0.1,
-            what=f"the registers to catch up with {target} stored events",
-        )
+        try:
+            wait_until(
+                lambda: min(self.views.applied_counts().values()) >= target,
+                timeout=self.plan.recovery_timeout_s,
+                every=0.1,
+                what=f"the registers to catch up with {target} stored events",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
         return round(time.monotonic() - began, 2)
+
+    def diagnosis(self) -> str:
+        """What a person needs when the system did not recover: the faults so far, how far
+        each register got, what was parked, and the errors each process logged last."""
+        lines = [render({"seed": self.plan.seed}, self.log.injected)]
+        try:
+            lines.append(
+                f"store events: {self.views.store_count()}, applied: {self.views.applied_counts()}"
+            )
+            parked = self.views.registers_db.query(
+                "SELECT projection, seq, event_type, reason FROM projection_parked"
+            )
+            lines.append(f"parked: {parked[:10]}")
+        except Exception as exc:  # noqa: BLE001 - the diagnosis must not hide the failure
+            lines.append(f"(registers unreadable: {exc!r})")
+        if self.fleet is not None:
+            for name in self.fleet.roles:
+                errors = [
+                    line[:300]
+                    for line in self.fleet.logs(name).splitlines()
+                    if '"error"' in line or "Error" in line
+                ][-5:]
+                lines += [f"-- {name}", *errors]
+        return "\n".join(lines)
 
     # -- after the load ------------------------------------------------------------------
 
@@ -232,12 +270,15 @@ class Scenario:
             found.append(events)
             return True
 
-        wait_until(
-            settled,
-            timeout=self.plan.recovery_timeout_s,
-            every=0.5,
-            what="the registers and the process manager to settle",
-        )
+        try:
+            wait_until(
+                settled,
+                timeout=self.plan.recovery_timeout_s,
+                every=0.5,
+                what="the registers and the process manager to settle",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
         return found[-1]
 
     def verify(self, settings: Settings, events: list[check.Stored]) -> list[str]:

@@ -273,6 +273,8 @@ class KafkaChannel:
                     max_block_ms=5000,
                     request_timeout_ms=5000,
                     retries=3,
+                    # The client's own retry under the same command id is what counts.
+                    enable_idempotence=False,
                     client_id="load-commands",
                 )
             producer = self._producer
