@@ -10,7 +10,53 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.person import identity_key
+
 _NAMESPACE = uuid.UUID("0f3e1d2c-7b6a-4e59-8d4c-3b2a1f0e9d8c")
+_SUBJECTS = uuid.UUID("5b0c5d3e-6f7a-4c1e-9a57-6b6f73682d31")
+
+# Fields that identify or describe a person: sealed in stored events, blanked on erasure.
+PERSONAL_FIELDS = frozenset({
+    "iin", "family_name", "given_name", "patronymic", "document_number", "birth_date", "line",
+})
+ERASED = "[erased]"
+
+
+def subject_id_of(iin: str | None = None, document_type: str | None = None,
+                  document_number: str | None = None) -> str:
+    """Stable pseudonymous id of a data subject (what `kosh erase` takes after lookup)."""
+    if not (iin or document_number):
+        raise ValueError("a data subject needs an IIN or a document number")
+    # The register's own identity key, so a document written two ways is one subject.
+    key = identity_key({"iin": iin, "document_type": document_type or "",
+                        "document_number": document_number})
+    return str(uuid.uuid5(_SUBJECTS, key))
+
+
+def subject_of(person: dict[str, Any]) -> str | None:
+    if person.get("iin") or person.get("document_number"):
+        return subject_id_of(person.get("iin"), person.get("document_type"),
+                             person.get("document_number"))
+    return None
+
+
+def erased_value(field: str, subject: str) -> str | None:
+    """What a personal field reads as once its subject's key is gone."""
+    if field in ("iin", "document_number"):
+        return f"erased:{subject}"  # still unique, so registers keep one row per subject
+    if field == "birth_date":
+        return None
+    return ERASED
+
+
+def erased_copy(value: Any, subject: str) -> Any:
+    """`value` with every personal field (at any depth) as it reads after erasure."""
+    if isinstance(value, list):
+        return [erased_copy(v, subject) for v in value]
+    if isinstance(value, dict):
+        return {k: (erased_value(k, subject) if k in PERSONAL_FIELDS and v is not None
+                    else erased_copy(v, subject)) for k, v in value.items()}
+    return value
 
 
 class Erasure(Aggregate):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from typing import Any
 
 import orjson
@@ -19,33 +18,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from domain.erasure import ERASED, PERSONAL_FIELDS, erased_value, subject_id_of
 from infra.subject_keys import SubjectKeyStore
 
-PERSONAL_FIELDS = frozenset({
-    "iin", "family_name", "given_name", "patronymic", "document_number", "birth_date", "line",
-})
 SEALED = "$sealed"
 SUBJECT = "$subject"
 FIELDS = "$fields"
 _MARKERS = frozenset({"$sealed", "$subject", "$fields"})
-ERASED = "[erased]"
-_NAMESPACE = uuid.UUID("5b0c5d3e-6f7a-4c1e-9a57-6b6f73682d31")
-
-
-def subject_id_of(iin: str | None = None, document_type: str | None = None,
-                  document_number: str | None = None) -> str:
-    """Stable pseudonymous id of a data subject (what `kosh erase` takes after lookup)."""
-    if iin:
-        return str(uuid.uuid5(_NAMESPACE, f"iin:{iin}"))
-    if document_number:
-        return str(uuid.uuid5(_NAMESPACE, f"doc:{document_type or ''}:{document_number}"))
-    raise ValueError("a data subject needs an IIN or a document number")
 
 
 def _identity(d: dict[str, Any]) -> str | None:
     if d.get("iin") or d.get("document_number"):
         return subject_id_of(d.get("iin"), d.get("document_type"), d.get("document_number"))
     return None
+
+
+__all__ = ["ERASED", "PERSONAL_FIELDS", "PersonalDataSealer", "SealingMapper", "subject_id_of"]
 
 
 def _first_identity(value: Any) -> str | None:
@@ -56,14 +44,6 @@ def _first_identity(value: Any) -> str | None:
     return _identity(value) or next(
         (i for v in value.values() if (i := _first_identity(v))), None
     )
-
-
-def _erased_value(field: str, subject: str) -> str | None:
-    if field in ("iin", "document_number"):
-        return f"erased:{subject}"  # still unique, so registers keep one row per subject
-    if field == "birth_date":
-        return None
-    return ERASED
 
 
 class PersonalDataSealer:
@@ -115,7 +95,7 @@ class PersonalDataSealer:
     def _decrypt(self, subject: str, fields: list[str], blob: str) -> dict[str, Any]:
         key = self.keys.key_for_reading(subject)
         if key is None:
-            return {f: _erased_value(f, subject) for f in fields}
+            return {f: erased_value(f, subject) for f in fields}
         raw = base64.b64decode(blob)
         opened = AESGCM(key).decrypt(raw[:12], raw[12:], subject.encode())
         return orjson.loads(opened)  # type: ignore[no-any-return]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.sql import Cursor, Database
+from projections.erasure import ERASURE_EVENT, erase_monitoring
 
 NAME = "monitoring"
 CATEGORIES = ("immigration", "emigration", "internal", "kandas", "settler", "foreign_labour")
@@ -147,7 +148,9 @@ class MonitoringProjection:
     def apply(self, cur: Cursor, seq: int, event: Any) -> None:
         kind = type(event).__qualname__
         handler = self._handlers.get(kind)
-        if handler is not None:
+        if kind == ERASURE_EVENT:
+            erase_monitoring(cur, event.subject_id)
+        elif handler is not None:
             handler(cur, seq, event)
         elif kind.startswith("RegistrationCase.") and type(event).__name__ in DEPARTURE_EVENTS:
             self._registration_ended(cur, seq, event)

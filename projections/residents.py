@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from infra.sql import Cursor, Database
+from projections.erasure import ERASURE_EVENT, erase_registrations
 
 NAME = "residents"
 _PERSON_FIELDS = ("family_name", "given_name", "patronymic", "birth_date")
@@ -65,6 +66,9 @@ class ResidentsProjection:
     )
 
     def apply(self, cur: Cursor, seq: int, event: Any) -> None:
+        if type(event).__qualname__ == ERASURE_EVENT:
+            erase_registrations(cur, event.subject_id, person_key)
+            return
         handler = getattr(self, "_on_" + type(event).__name__, None)
         if handler is not None and type(event).__qualname__.startswith("RegistrationCase."):
             handler(cur, seq, event)

@@ -1,0 +1,111 @@
+"""Personal data on the real store and broker: sealed per subject in stored events and on
+Kafka, erasable by a data protection officer only, while the audit trail still verifies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from api.bootstrap import store_database
+from infra.settings import Settings
+from tests.support.auth import token
+from tests.support.builders import iin_for, registration_body
+from tests.support.system import REPO, KoshProcess, settings_env, wait_until
+
+PERSON = 41
+LEGAL_BASIS = "Law of the RK on personal data, art. 18"
+
+
+def topic_values(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             group_id=None, consumer_timeout_ms=int(idle_s * 1000))
+    try:
+        consumer.assign([TopicPartition(topic, p)
+                         for p in consumer.partitions_for_topic(topic) or set()])
+        consumer.seek_to_beginning()
+        return [r.value or b"" for r in consumer]
+    finally:
+        consumer.close()
+
+
+def kosh_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO,
+                          env=settings_env(settings), capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture
+def system(settings: Settings) -> Iterator[KoshProcess]:
+    kosh = KoshProcess(settings).start()
+    yield kosh
+    assert kosh.stop() == 0, kosh.log()[-2000:]
+
+
+def test_personal_fields_never_leave_the_process_in_clear_and_erasure_keeps_the_trail(
+    system: KoshProcess, settings: Settings,
+) -> None:
+    registrar = system.client("registrar")
+    body = registration_body(PERSON, address={"district": "Medeu", "line": "Dostyk 41, flat 7"})
+    family_name = body["person"]["family_name"]
+    case_id = registrar.post("/registrations", json=body).json()["case_id"]
+    assert registrar.post(f"/registrations/{case_id}/approve").status_code == 200
+    resident = wait_until(lambda: (r := registrar.get(f"/residents/{iin_for(PERSON)}")
+                                   ).status_code == 200 and r.json(),
+                          what="the resident in the register")
+    assert family_name in str(resident), "authorised readers see the data"
+
+    secrets = [iin_for(PERSON).encode(), family_name.encode(), b"Dostyk 41"]
+    stored = store_database(settings).query("SELECT state FROM stored_events")
+    assert not [s for s in secrets if any(s in bytes(row[0]) for row in stored)], \
+        "stored events hold personal fields only sealed"
+    on_kafka = wait_until(lambda: (v := topic_values(settings.kafka_bootstrap,
+                                                     settings.events_topic)) and v,
+                          what="events on Kafka")
+    assert not [s for s in secrets if any(s in value for value in on_kafka)]
+    assert not [s for s in secrets if s.decode() in system.log()], "nor do the logs"
+
+    # Only a data protection officer erases; the auditor reads everything but writes nothing.
+    erasure = {"subject": iin_for(PERSON), "legal_basis": LEGAL_BASIS}
+    assert system.client("auditor").post("/data-subjects/erasures",
+                                          json=erasure).status_code == 403
+    dpo = system.client("data_protection_officer")
+    erased = dpo.post("/data-subjects/erasures", json=erasure)
+    assert erased.status_code == 201, erased.text
+    assert dpo.post("/data-subjects/erasures", json=erasure).status_code == 409
+
+    auditor = system.client("auditor")
+    history = auditor.get(f"/cases/{case_id}/history").json()["events"]
+    person = history[0]["data"]["application"]["person"] if "application" in \
+        history[0]["data"] else history[0]["data"]["person"]
+    assert person["iin"].startswith("erased:") and person["family_name"] == "[erased]"
+    assert registrar.get(f"/residents/{iin_for(PERSON)}").status_code == 404
+    listed = wait_until(lambda: [r for r in registrar.get(
+        "/residents", params={"district": "Medeu"}).json() if r["family_name"] == "[erased]"],
+        what="the register to show the subject as erased")
+    assert listed[0]["iin"].startswith("erased:")
+    erasure_events = auditor.get(f"/cases/{erased.json()['case_id']}/history").json()["events"]
+    assert erasure_events[0]["type"] == "Erasure.Recorded"
+    assert erasure_events[0]["data"]["legal_basis"] == LEGAL_BASIS
+    assert erasure_events[0]["actor"]["role"] == "data_protection_officer"
+
+    again = registrar.post("/registrations", json=registration_body(PERSON))
+    assert again.status_code == 409 and "erased" in again.json()["error"]["message"]
+
+    verify = kosh_cli(settings, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_kosh_erase_cli_needs_a_data_protection_officer(system: KoshProcess,
+                                                        settings: Settings) -> None:
+    registrar = system.client("registrar")
+    registrar.post("/registrations", json=registration_body(PERSON + 1))
+    args = ("erase", iin_for(PERSON + 1), "--legal-basis", LEGAL_BASIS, "--token")
+    refused = kosh_cli(settings, *args, token(settings, "auditor"))
+    assert refused.returncode == 3 and "data_protection_officer" in refused.stderr
+    done = kosh_cli(settings, *args, token(settings, "data_protection_officer"))
+    assert done.returncode == 0, done.stderr
+    assert "erased" in done.stdout
