@@ -9,6 +9,7 @@ from eventsourcing.persistence import RecordConflictError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
     CaseNotFound,
@@ -46,6 +47,19 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Same shape as every other refusal; a 422 keeps `detail` a list of field errors,
+        # as the OpenAPI schema of validation errors promises.
+        message = str(exc.detail)
+        detail: Any = message
+        if exc.status_code == 422:
+            detail = [{"loc": [], "msg": message, "type": "value_error"}]
+        return JSONResponse(
+            {"error": {"code": f"http_{exc.status_code}", "message": message}, "detail": detail},
+            status_code=exc.status_code, headers=getattr(exc, "headers", None),
+        )
+
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         log.info("command.refused", code=exc.code, message=exc.message, path=request.url.path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import get_asyncapi_html
 from starlette.concurrency import run_in_threadpool
@@ -87,14 +87,14 @@ async def components_status(request: Request) -> dict[str, Any]:
 
 
 @router.get("/ops/dead-letters")
-async def dead_letters(request: Request, limit: int = 50) -> dict[str, Any]:
+async def dead_letters(request: Request, limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
     """The latest dead letters: where they came from and the reason code."""
     monitor = monitor_for(kosh_of(request))
     return {"dead_letters": await run_in_threadpool(monitor.dead_letters.recent, limit)}
 
 
 @router.get("/ops/parked")
-async def parked_events(request: Request, limit: int = 100) -> dict[str, Any]:
+async def parked_events(request: Request, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     """Events a projection could not apply: projection, sequence number, event type and
     the exception class (the message stays in the database: it may hold personal data)."""
     monitor = monitor_for(kosh_of(request))

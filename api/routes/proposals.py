@@ -65,7 +65,7 @@ async def decline_proposal(
 @router.get("")
 async def proposals(
     request: Request, status: str | None = None,
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> list[dict[str, Any]]:
     register = ProposalRegister(kosh_of(request).registers_db)
     return await run_in_threadpool(register.search, status, limit, offset)

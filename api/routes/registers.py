@@ -74,7 +74,7 @@ async def residents_by_district(
     district: District,
     status: Literal["active", "expired", "ended", "all"] = "active",
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> list[ResidentRegistration]:
     rows = await run_in_threadpool(
         kosh_of(request).residents.by_district, district.value, limit, offset, status

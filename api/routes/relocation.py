@@ -73,7 +73,7 @@ async def record_arrival(case_id: UUID, cmd: RecordArrival, request: Request) ->
 @router.get("")
 async def relocations(
     request: Request, status: str | None = None,
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> list[dict[str, Any]]:
     register = RelocationRegister(kosh_of(request).registers_db)
     return await run_in_threadpool(register.search, status, limit, offset)
