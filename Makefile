@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint clean bench bench-quick
+.PHONY: run test venv lint clean bench bench-quick chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(STAMP)
 # Smoke sizes, written under build/ (under a minute).
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick --out build/bench-quick
+
+# Long fault runs on SQLite and PostgreSQL (tests/faults/ runs short ones in `make test`);
+# CHAOS_ARGS="--faults 30 --rounds 3 --seed 7" for more. Figures under data/chaos-<time>/.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) data/*.sqlite* data/*.pem
