@@ -36,6 +36,11 @@ class CommandEnvelope(BaseModel):
                                        description="e.g. submit_registration")]
     case_id: UUID | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+    sealed_payload: Annotated[str | None, Field(
+        None, max_length=1_000_000,
+        description="the payload sealed with the deployment's command key (AES-256-GCM, "
+        "command id as associated data): how personal data travels on Kafka",
+    )] = None
     effective_date: dt.date | None = Field(
         None, description="used when the payload gives none; today when neither does"
     )

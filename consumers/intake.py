@@ -30,6 +30,12 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
+from consumers.command_sealing import (
+    UnreadablePayload,
+    command_key,
+    open_payload,
+    personal_fields_in,
+)
 from consumers.contracts import (
     AUTH_HEADER,
     CommandEnvelope,
@@ -93,7 +99,8 @@ def locations(errors: list[FieldError]) -> str:
     return "; ".join(f"{'.'.join(map(str, e.loc))}: {e.type}" for e in errors)[:500]
 
 
-def parse_command(value: bytes | None) -> tuple[CommandEnvelope, Any, BaseModel]:
+def parse_command(value: bytes | None,
+                  key: bytes | None = None) -> tuple[CommandEnvelope, Any, BaseModel]:
     """The envelope, its command type and the validated command; or Malformed."""
     try:
         raw = orjson.loads(value or b"")
@@ -111,7 +118,7 @@ def parse_command(value: bytes | None) -> tuple[CommandEnvelope, Any, BaseModel]
     if spec.targets_case and envelope.case_id is None:
         raise Malformed("missing_case_id", "case_id",
                         message=f"{envelope.command_type} acts on a case: give case_id")
-    payload = dict(envelope.payload)
+    payload = _payload(envelope, key)
     if envelope.effective_date is not None:
         payload.setdefault("effective_date", envelope.effective_date.isoformat())
     try:
@@ -120,6 +127,25 @@ def parse_command(value: bytes | None) -> tuple[CommandEnvelope, Any, BaseModel]
         errors = field_errors(exc, ("payload",))
         raise Malformed("invalid_payload", locations(errors), errors) from None
     return envelope, spec, cmd
+
+
+def _payload(envelope: CommandEnvelope, key: bytes | None) -> dict[str, Any]:
+    if envelope.sealed_payload is None:
+        if key is not None and (found := personal_fields_in(envelope.payload)):
+            raise Malformed("personal_data_in_clear", ", ".join(sorted(set(found))),
+                            message="personal fields travel on Kafka only sealed: send "
+                            "them in sealed_payload, sealed with the command key")
+        return dict(envelope.payload)
+    if envelope.payload:
+        raise Malformed("invalid_envelope", "payload",
+                        message="send payload or sealed_payload, not both")
+    if key is None:
+        raise Malformed("unreadable_payload", "sealed_payload",
+                        message="this deployment has no command key to open sealed payloads")
+    try:
+        return open_payload(key, envelope.command_id, envelope.sealed_payload)
+    except UnreadablePayload as exc:
+        raise Malformed("unreadable_payload", "sealed_payload", message=str(exc)) from None
 
 
 class CommandIntake:
@@ -132,6 +158,7 @@ class CommandIntake:
                                          settings.idempotency_claim_timeout_s)
         self.dead_letters = DeadLetterSink(settings, store_db, "kosh-intake-dlq")
         self.api_keys = ApiKeyStore(store_db)
+        self.command_key = command_key(settings.command_key) if settings.command_key else None
         self._producer: KafkaProducer | None = None
 
     def handle_batch(self, records: Sequence[Any]) -> None:
@@ -159,7 +186,7 @@ class CommandIntake:
 
     def handle(self, record: Any) -> list[Any]:
         try:
-            envelope, spec, cmd = parse_command(record.value)
+            envelope, spec, cmd = parse_command(record.value, self.command_key)
             principal, role = self.authorise(record, envelope.command_type)
         except Malformed as bad:
             return self._reject(record, bad)

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         "auto", description="auto = console on a terminal, JSON lines otherwise"
     )
     log_level: str = Field("INFO", description="minimum log level")
+    command_key: str | None = Field(
+        None, description="base64 AES-256 key services seal Kafka command payloads with; "
+        "when set, a payload with personal fields in clear is refused"
+    )
     max_body_bytes: int = Field(
         65536, ge=1024, description="HTTP request bodies over this many bytes are refused (413)"
     )

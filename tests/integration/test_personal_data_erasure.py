@@ -3,14 +3,18 @@ Kafka, erasable by a data protection officer only, while the audit trail still v
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
+import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from api.bootstrap import store_database
+from consumers.command_sealing import seal_payload
 from infra.settings import Settings
 from tests.support.auth import token
 from tests.support.builders import iin_for, registration_body
@@ -109,3 +113,42 @@ def test_kosh_erase_cli_needs_a_data_protection_officer(system: KoshProcess,
     done = kosh_cli(settings, *args, token(settings, "data_protection_officer"))
     assert done.returncode == 0, done.stderr
     assert "erased" in done.stdout
+
+
+def test_commands_with_personal_data_travel_sealed_on_kafka(settings: Settings) -> None:
+    key = os.urandom(32)
+    sealed_settings = settings.model_copy(
+        update={"command_key": base64.b64encode(key).decode()})
+    intake = KoshProcess(sealed_settings, roles="intake,publisher,projections").start()
+    try:
+        auth = [("authorization", f"Bearer {token(settings, 'registrar')}".encode())]
+        body = registration_body(PERSON + 2)
+        sealed = {"command_id": "s-1", "command_type": "submit_registration",
+                  "sealed_payload": seal_payload(key, "s-1", body)}
+        clear = {"command_id": "c-1", "command_type": "submit_registration", "payload": body}
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        for message in (sealed, clear):
+            producer.send(settings.commands_topic, key=message["command_id"].encode(),
+                          value=orjson.dumps(message), headers=auth)
+        producer.flush(30)
+        producer.close()
+
+        def both_results() -> dict[str, dict] | None:
+            values = topic_values(settings.kafka_bootstrap, settings.results_topic)
+            found = {orjson.loads(v)["command_id"]: orjson.loads(v) for v in values}
+            return found if len(found) == 2 else None
+
+        results = wait_until(both_results, timeout=30, what="both results")
+        assert results["s-1"]["result"] == "accepted"
+        assert results["c-1"]["result"] == "rejected"
+        assert results["c-1"]["refusal"]["code"] == "personal_data_in_clear"
+        sealed_only = topic_values(settings.kafka_bootstrap, settings.commands_topic)[:1]
+        everything_kosh_wrote = b"".join(
+            v for topic in (settings.events_topic, settings.results_topic,
+                            settings.dead_letter_topic)
+            for v in topic_values(settings.kafka_bootstrap, topic))
+        for secret in (body["person"]["iin"].encode(), body["person"]["family_name"].encode()):
+            assert secret not in sealed_only[0]
+            assert secret not in everything_kosh_wrote
+    finally:
+        assert intake.stop() == 0, intake.log()[-2000:]
