@@ -78,13 +78,13 @@ def unsettled_arrivals(events: Sequence[Stored]) -> int:
     """Persons of arrived families the process manager has not yet registered (or
     recorded as not registrable)."""
     persons: dict[str, int] = {}
-    settled: Counter[str] = Counter()
+    settled: dict[str, set[str]] = defaultdict(set)
     for e in events:
         if e.kind == "RelocationCase.Arrived":
             persons[e.originator_id] = int(e.state["persons"])
         elif e.kind in ("RelocationCase.MemberRegistered", "RelocationCase.MemberNotRegistered"):
-            settled[e.originator_id] += 1
-    return sum(max(n - settled[c], 0) for c, n in persons.items())
+            settled[e.originator_id].add(str(e.state.get("person")))
+    return sum(max(n - len(settled[c]), 0) for c, n in persons.items())
 
 
 def check_commands(ledger: Sequence[Sent], events: Sequence[Stored], seeded: int = 0) -> list[str]:
