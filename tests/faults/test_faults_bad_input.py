@@ -9,7 +9,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,11 +33,15 @@ HYPOTHESIS = settings(
 )
 
 
-@pytest.fixture
-def running(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[KoshProcess, dict[str, str]]]:
-    """One process with the API, the intake and the pipeline; cases of every kind exist,
-    so commands on a real case are tried too."""
-    system_settings = make_settings(tmp_path, kafka_bootstrap, idempotency_claim_timeout_s=3.0)
+@pytest.fixture(scope="module")
+def running(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> Iterator[tuple[KoshProcess, dict[str, str]]]:
+    """One process with the API, the intake and the pipeline (shared by both tests); cases
+    of every kind exist, so commands on a real case are tried too."""
+    system_settings = make_settings(
+        tmp_path_factory.mktemp("bad-input"), kafka_bootstrap, idempotency_claim_timeout_s=3.0
+    )
     system = KoshProcess(system_settings, roles="api,intake,publisher,projections").start()
     load = LoadMix(system_settings, [system.base_url], seed=1)
     try:

@@ -11,6 +11,7 @@ import os
 import random
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,8 @@ from tests.support.faults_postgres import unavailable_reason
 from tests.support.faults_scenario import Outcome, Plan, Scenario
 
 SEED = int(os.environ.get("KOSH_FAULT_SEED") or random.randrange(10**6))
+# make test's budget: little load between faults (make chaos runs the long version).
+SHORT: dict[str, Any] = {"gap_s": (0.3, 1.2), "warmup_s": 1.5, "tail_s": 1.0}
 
 
 def run(plan: Plan) -> Outcome:
@@ -53,7 +56,7 @@ def test_sqlite_system_through_kills_an_emptied_broker_and_a_full_disk_keeps_eac
         # own page limit) and proves the consumer stops without skipping and resumes.
         warnings.warn(f"full-disk fault left out of the load run: {reason}", stacklevel=1)
         faults.remove("disk_full")
-    run(Plan("sqlite", faults, tmp_path / "data", seed=SEED))
+    run(Plan("sqlite", faults, tmp_path / "data", seed=SEED, **SHORT))
 
 
 @pytest.mark.postgres
@@ -69,4 +72,4 @@ def test_postgres_system_through_server_restarts_and_kills_keeps_each_command_on
     faults = ["postgres", "kill:processes", "kill:intake", "postgres", "kill:api"]
     if "audit" in ROLES:
         faults.append("kill:audit")
-    run(Plan("postgres", faults, tmp_path / "data", seed=SEED))
+    run(Plan("postgres", faults, tmp_path / "data", seed=SEED, **SHORT))
