@@ -81,11 +81,7 @@ def run(env: BenchEnv, results: Results, settings: Settings) -> None:
     met = rate >= TARGET_VERIFY
     profile: list[str] = []
     if not met and not env.quick:
-        out = env.root / "verify.pyspy"
-        profiling.record(
-            profiling.probe_argv("verify"), out, env=profiling.settings_env(settings), seconds=120
-        )
-        profile = profiling.summarise(out)
+        profile = profiling.profile_probe(env.root, "verify", env=profiling.settings_env(settings))
     results.target(
         f"audit verify ≥ {TARGET_VERIFY:,} events/s", met, f"{rate:,.0f} events/s", profile=profile
     )

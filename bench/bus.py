@@ -208,14 +208,9 @@ def _rebuild_target(env: BenchEnv, results: Results, settings: Settings) -> None
         met = rate >= TARGET_REBUILD and ratio >= TARGET_REBUILD_RATIO
         profile: list[str] = []
         if not met and not env.quick and source == "store":
-            out = env.root / "rebuild.pyspy"
-            profiling.record(
-                profiling.probe_argv("rebuild"),
-                out,
-                env=profiling.settings_env(settings),
-                seconds=120,
+            profile = profiling.profile_probe(
+                env.root, "rebuild", env=profiling.settings_env(settings)
             )
-            profile = profiling.summarise(out)
         results.target(
             f"rebuild from {source} ≥ {TARGET_REBUILD:,} events/s and ≥ "
             f"{TARGET_REBUILD_RATIO}× raw consume",

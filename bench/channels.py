@@ -8,12 +8,12 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from api.runner import prepare_topics
 from bench.env import BenchEnv
+from bench.http_client import Pool
 from bench.report import Results
 from bench.workload import bodies
 from infra.auth import issue_token
@@ -29,26 +29,20 @@ def bearer(settings: Settings) -> str:
 
 
 async def _http_pairs(base_url: str, auth: str, payloads: list[dict[str, Any]]) -> float:
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": auth}, limits=limits, timeout=60
-    ) as client:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        for p in payloads:
-            queue.put_nowait(p)
+    pool = Pool(base_url, {"Authorization": auth}, CLIENTS)
+    todo = list(reversed(payloads))
 
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                r = await client.post("/registrations", json=body)
-                r.raise_for_status()
-                case_id = r.json()["case_id"]
-                r = await client.post(f"/registrations/{case_id}/approve", json={})
-                r.raise_for_status()
+    async def client() -> None:
+        while todo:
+            case = await pool.request("POST", "/registrations", todo.pop())
+            await pool.request("POST", f"/registrations/{case['case_id']}/approve", {})
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
         return time.perf_counter() - started
+    finally:
+        await pool.close()
 
 
 def http(env: BenchEnv, results: Results) -> None:
@@ -89,8 +83,13 @@ def _kafka_pairs(settings: Settings, payloads: list[dict[str, Any]], timeout: fl
     arrives; seconds until the last approval's result."""
     headers = [("authorization", bearer(settings).encode())]
     producer = KafkaProducer(**kafka_client_config(settings), linger_ms=5, acks="all")
+    # A short fetch wait: a broker that does not answer a waiting fetch when records
+    # arrive (tansu) would otherwise hold each result up to the 500 ms default.
     consumer = KafkaConsumer(
-        **kafka_client_config(settings), group_id=None, enable_auto_commit=False
+        **kafka_client_config(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
     )
     submitted: set[str] = set()
     approving: set[str] = set()

@@ -20,13 +20,19 @@ import httpx
 from bench import profiling
 from bench.channels import bearer
 from bench.env import BenchEnv
+from bench.http_client import Pool
 from bench.report import Results
 from bench.workload import bodies
 from tests.support.system import KoshProcess, wait_until
 
 TARGET_P99_MS = 250
 RATE = 500
-ROLES = "api,publisher,projections"
+LOW_RATE = 100  # a rate the API keeps up with, for the pipeline's own latency
+# Enough for every command in flight at the offered rate while replies take up to ~1 s.
+CONNECTIONS = 500
+# One process per role, as deploy/ runs them: the API's CPU is then its own, and a
+# saturated API cannot starve the publisher or the projections.
+ROLES = ("api", "publisher", "projections")
 
 
 class RegisterWatch:
@@ -74,18 +80,15 @@ async def _offer(
     base_url: str, auth: str, payloads: list[dict[str, Any]], rate: float, watch: RegisterWatch
 ) -> float:
     """Sends at `rate` commands/s; returns the rate the replies came back at."""
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": auth}, limits=limits, timeout=60
-    ) as client:
+    pool = Pool(base_url, {"Authorization": auth}, CONNECTIONS)
 
-        async def one(body: dict[str, Any]) -> None:
-            r = await client.post("/registrations", json=body)
-            r.raise_for_status()
-            watch.expect(max(r.json()["sequence_numbers"]), time.monotonic())
+    async def one(body: dict[str, Any]) -> None:
+        reply = await pool.request("POST", "/registrations", body)
+        watch.expect(max(reply["sequence_numbers"]), time.monotonic())
 
-        started = time.monotonic()
-        tasks = []
+    started = time.monotonic()
+    tasks = []
+    try:
         for i, body in enumerate(payloads):
             delay = started + i / rate - time.monotonic()
             if delay > 0:
@@ -93,63 +96,95 @@ async def _offer(
             tasks.append(asyncio.create_task(one(body)))
         await asyncio.gather(*tasks)
         return len(payloads) / (time.monotonic() - started)
+    finally:
+        await pool.close()
+
+
+def _round(
+    kosh: KoshProcess, watch: RegisterWatch, auth: str, rate: float, seconds: float, offset: int
+) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, replied commands/s) of `seconds` of load offered at `rate`."""
+    with watch.lock:
+        watch.awaited.clear()
+        watch.seen.clear()
+    payloads = bodies(int(rate * seconds), offset)
+    replied = asyncio.run(_offer(kosh.base_url, auth, payloads, rate, watch))
+    wait_until(
+        lambda: len(watch.lags_ms()) == len(payloads),
+        timeout=120,
+        what="every command visible in the register",
+    )
+    cuts = statistics.quantiles(watch.lags_ms(), n=100)
+    return cuts[49], cuts[98], replied
 
 
 def run(env: BenchEnv, results: Results) -> None:
-    seconds = 3 if env.quick else 20
+    seconds = 3 if env.quick else 10
     settings = env.settings("fresh")
-    profile_out = env.root / "freshness.pyspy"
-    kosh = KoshProcess(settings, ROLES).start(timeout=60)
+    kosh = KoshProcess(settings, "api").start(timeout=60)
+    others = [KoshProcess(settings, role, name=role).start(timeout=60) for role in ROLES[1:]]
     watch = RegisterWatch(str(settings.data_dir / "registers.sqlite"))
     watch.thread.start()
     try:
         auth = bearer(settings)
-        asyncio.run(_offer(kosh.base_url, auth, bodies(20, offset=900_000), 50, watch))
-        wait_until(lambda: len(watch.lags_ms()) == 20, timeout=30, what="warm-up visible")
-        with watch.lock:
-            watch.awaited.clear()
-            watch.seen.clear()
-        achieved = asyncio.run(_offer(kosh.base_url, auth, bodies(RATE * seconds), RATE, watch))
-        wait_until(
-            lambda: len(watch.lags_ms()) == len(watch.awaited),
-            timeout=60,
-            what="every command visible in the register",
-        )
+        _round(kosh, watch, auth, 50, 0.4, offset=900_000)  # the consumer group joins
+        p50, p99, replied = _round(kosh, watch, auth, RATE, seconds, offset=0)
+        low = _round(kosh, watch, auth, LOW_RATE, seconds, offset=100_000)
     finally:
         watch.stop.set()
         watch.thread.join(5)
         kosh.stop()
-    lags = sorted(watch.lags_ms())
-    p50 = statistics.quantiles(lags, n=100)[49]
-    p99 = statistics.quantiles(lags, n=100)[98]
+        for other in others:
+            other.stop()
     results.add("freshness_offered_cmds_per_s", RATE, "commands/s", "offered rate")
     results.add(
-        "freshness_replied_cmds_per_s", achieved, "commands/s", "rate the replies came back at"
+        "freshness_replied_cmds_per_s",
+        replied,
+        "commands/s",
+        f"rate the replies came back at, {RATE}/s offered",
     )
-    results.add("freshness_p50_ms", p50, "ms", "freshness p50, accepted → in the register")
-    results.add("freshness_p99_ms", p99, "ms", "freshness p99, accepted → in the register")
+    results.add("freshness_p50_ms", p50, "ms", f"freshness p50 at {RATE}/s offered")
+    results.add("freshness_p99_ms", p99, "ms", f"freshness p99 at {RATE}/s offered")
+    results.add(
+        f"freshness_at_{LOW_RATE}_p50_ms",
+        low[0],
+        "ms",
+        f"freshness p50 at {LOW_RATE}/s offered ({low[2]:.0f}/s replied)",
+    )
+    results.add(
+        f"freshness_at_{LOW_RATE}_p99_ms", low[1], "ms", f"freshness p99 at {LOW_RATE}/s offered"
+    )
     met = p99 <= TARGET_P99_MS
     profile: list[str] = []
     if not met and not env.quick:
-        profile = _profile(env, profile_out)
+        profile = _profile(env, env.root / "freshness-gil.pyspy")
+    why = ""
+    if replied < RATE * 0.95:
+        why = (
+            f"the API answered only {replied:.0f} of the {RATE} commands/s offered, so "
+            "commands queued for their reply and the wait shows in every later figure; "
+            f"at {LOW_RATE}/s, which it keeps up with, p99 is {low[1]:.0f} ms"
+        )
     results.target(
         f"freshness p99 ≤ {TARGET_P99_MS} ms at {RATE} commands/s",
         met,
-        f"p99 {p99:.0f} ms, p50 {p50:.0f} ms ({achieved:.0f} commands/s replied)",
+        f"p99 {p99:.0f} ms, p50 {p50:.0f} ms ({replied:.0f} commands/s replied)",
+        why=why,
         profile=profile,
     )
 
 
 def _profile(env: BenchEnv, out: Any) -> list[str]:
-    """The same load against a `kosh up` running under py-spy."""
+    """The same load against the API (the process that saturates) under py-spy."""
     import sys
 
     settings = env.settings("freshprof")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     proc = profiling.record(
-        [sys.executable, "-m", "api.cli", "up", "--role", ROLES],
+        [sys.executable, "-m", "api.cli", "up", "--role", "api"],
         out,
         env=profiling.settings_env(settings),
+        gil=True,
     )
     if proc is None:
         return ["(py-spy is not installed)"]
@@ -166,4 +201,7 @@ def _profile(env: BenchEnv, out: Any) -> list[str]:
         )
     finally:
         profiling.stop(proc)
-    return profiling.summarise(out)
+    summary = profiling.summarise(out)
+    return ["kosh up --role api under the same load, the thread holding the GIL (the CPU):"] + [
+        "  " + line for line in summary
+    ]

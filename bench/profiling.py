@@ -16,11 +16,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 _OWN = ("domain/", "infra/", "projections/", "consumers/", "api/")
-# Frames that only say a thread is waiting, not where the time goes.
+# A sample whose innermost frame is in one of these is a thread waiting (for a lock, a
+# socket, a queue), not time spent: py-spy counts a thread blocked in such a call as busy.
 _IDLE = re.compile(
-    r"^(wait|_wait|select|poll|accept|sleep|_worker|run|_bootstrap\w*|get)"
-    r" \((threading|selectors|queue|concurrent|socket|asyncio)"
+    r"\((threading|selectors|queue|socket|ssl|subprocess)\.py:"
+    r"|\(concurrent/futures/|\(asyncio/(base_events|selector_events|tasks)\.py:"
 )
+
+
+# Frames every sample of a process passes through: they say nothing about where time goes.
+_ENTRY = re.compile(r"^(<module>|main \(api/cli|_up \(api/cli|run \(api/runner)")
 
 
 def py_spy() -> str | None:
@@ -35,6 +40,7 @@ def record(
     env: dict[str, str] | None = None,
     seconds: float | None = None,
     rate: int = 250,
+    gil: bool = False,
 ) -> subprocess.Popen[bytes] | None:
     """Starts `argv` under py-spy (raw collapsed stacks into `out`). With `seconds`, waits
     and stops it; else returns the process for the caller to stop()."""
@@ -50,6 +56,7 @@ def record(
         "raw",
         "--subprocesses",
         "--nonblocking",
+        *(["--gil"] if gil else []),
         "--output",
         str(out),
         "--",
@@ -92,7 +99,8 @@ def _frame(raw: str) -> str:
 
 def summarise(path: Path, top: int = 8) -> list[str]:
     """The hottest frames of a py-spy raw profile: where the time itself is spent, and
-    which of Kosh's own functions it is spent under."""
+    which of Kosh's own functions it is spent under. Start-up (imports) and threads that
+    only wait are left out."""
     if not path.exists() or path.stat().st_size == 0:
         return ["(no profile was recorded)"]
     own: collections.Counter[str] = collections.Counter()
@@ -100,20 +108,20 @@ def summarise(path: Path, top: int = 8) -> list[str]:
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
+        if not count.isdigit() or "<frozen importlib" in stack:
             continue
-        frames = [_frame(f) for f in stack.split(";") if f]
-        if not frames or _IDLE.match(frames[-1]):
+        frames = [_frame(f) for f in stack.split(";") if f and not f.startswith("process ")]
+        if not frames or _IDLE.search(frames[-1]):
             continue
         n = int(count)
         total += n
         leaf[frames[-1]] += n
         for f in set(frames):
-            if f.split("(")[-1].startswith(_OWN):
+            if f.split("(")[-1].startswith(_OWN) and not _ENTRY.match(f):
                 own[f] += n
     if not total:
         return ["(no busy samples)"]
-    lines = [f"busy samples: {total}; self time:"]
+    lines = [f"{total} samples; self time:"]
     lines += [f"  {100 * n / total:4.1f}% {f}" for f, n in leaf.most_common(top)]
     lines.append("time under Kosh's own functions (inclusive):")
     lines += [f"  {100 * n / total:4.1f}% {f}" for f, n in own.most_common(top)]
@@ -135,3 +143,27 @@ def settings_env(settings: object) -> dict[str, str]:
     from tests.support.system import settings_env as env_of
 
     return env_of(settings)  # type: ignore[arg-type]
+
+
+def profile_probe(
+    out_dir: Path,
+    name: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    seconds: float = 120,
+    cpu_view: bool = False,
+) -> list[str]:
+    """Runs `python -m bench.probe NAME ARGS` under py-spy and summarises it. With
+    `cpu_view`, a second run samples only the thread holding the GIL: in a process of
+    many threads, that is where the CPU goes, whereas the first run also shows threads
+    queueing on locks and I/O."""
+    lines = ["every thread that is not idle:"]
+    out = out_dir / f"{name}.pyspy"
+    record(probe_argv(name, *args), out, env=env, seconds=seconds)
+    lines += ["  " + line for line in summarise(out)]
+    if cpu_view:
+        out = out_dir / f"{name}-gil.pyspy"
+        record(probe_argv(name, *args), out, env=env, seconds=seconds, gil=True)
+        lines += ["only the thread holding the GIL (the CPU):"]
+        lines += ["  " + line for line in summarise(out)]
+    return lines

@@ -114,9 +114,7 @@ def run(env: BenchEnv, results: Results) -> None:
     met = rate >= TARGET_PER_S and ratio >= TARGET_RATIO
     profile: list[str] = []
     if not met and not env.quick:
-        out = env.root / "write.pyspy"
-        profiling.record(profiling.probe_argv("write"), out, seconds=60)
-        profile = profiling.summarise(out)
+        profile = profiling.profile_probe(env.root, "write", seconds=60, cpu_view=True)
     results.target(
         f"durable commands ≥ {TARGET_PER_S:,}/s and ≥ {TARGET_RATIO}× baseline (SQLite)",
         met,
