@@ -74,6 +74,7 @@ log = structlog.get_logger(__name__)
 STAGE = "intake"
 IN_PROGRESS_POLL_S = 0.5
 TRANSIENT_BACKOFF_S = 1.0
+RESULTS_FLUSH_S = 5.0
 
 
 class Malformed(Exception):
@@ -169,9 +170,12 @@ class CommandIntake:
             for record in records:
                 futures.extend(self.handle(record))
             if futures:
-                self.producer.flush(timeout=30)
+                # Bounded well below the producer's delivery timeout: after a broker lost
+                # its data the idempotent producer retries an unknown producer id until
+                # then (30 s); a fresh producer on the redelivery answers at once.
+                self.producer.flush(timeout=RESULTS_FLUSH_S)
                 for f in futures:
-                    f.get(timeout=30)
+                    f.get(timeout=RESULTS_FLUSH_S)
         except KafkaError:
             # An idempotent producer fails for good once the broker lost its state (a
             # restart of a memory broker: UnknownProducerId): the redelivery gets a new one.

@@ -4,15 +4,12 @@ a full disk under the projection database."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import importlib.util
 import os
 import random
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +17,7 @@ from pathlib import Path
 from api.runner import ROLES as RUNNER_ROLES
 from infra.broker import LocalBroker, free_port
 from infra.settings import Settings
-from tests.support.system import KoshProcess, wait_until
+from tests.support.system import KoshProcess
 
 # Which processes a fault suite runs, each with the roles of `kosh up --role`.
 ROLES = {"publisher": "publisher", "projections": "projections", "processes": "processes"}
@@ -195,28 +192,6 @@ class FullDisk:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.mount)], timeout=10)
             self.mounted = False
-
-
-def registers_caught_up(read_applied: Callable[[], int], target: int, timeout: float) -> float:
-    """Seconds until every register has applied events up to `target`."""
-    began = time.monotonic()
-    wait_until(
-        lambda: read_applied() >= target,
-        timeout=timeout,
-        every=0.1,
-        what=f"the registers to reach seq {target}",
-    )
-    return round(time.monotonic() - began, 2)
-
-
-@contextlib.contextmanager
-def running(target: Callable[[], None], name: str) -> Iterator[threading.Thread]:
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.join(120)
 
 
 def pause(rng: random.Random, low: float, high: float) -> None:

@@ -9,14 +9,16 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from infra.settings import Settings
 from tests.support import faults_check as check
+from tests.support.builders import registration_body
 from tests.support.faults import (
     ROLES,
     FaultLog,
@@ -154,6 +156,16 @@ class Scenario:
         )
         table = render(numbers, self.log.injected)
         (plan.data_dir / "fault-figures.txt").write_text(table + "\n\n" + "\n".join(problems))
+        (plan.data_dir / "fault-figures.json").write_bytes(
+            orjson.dumps(
+                {
+                    "figures": numbers,
+                    "faults": [vars(f) for f in self.log.injected],
+                    "problems": problems,
+                },
+                option=orjson.OPT_INDENT_2,
+            )
+        )
         return Outcome(problems, numbers, table)
 
     # -- faults --------------------------------------------------------------------------
@@ -189,32 +201,48 @@ class Scenario:
 
     def fill_disk(self) -> str:
         """Fills the registers' file system until the projection consumer fails a batch
-        on it, keeps it full a moment, frees it; the consumer must still be running."""
-        assert self.disk is not None and self.fleet is not None
-        failed_before = self.fleet.logs("projections").count('"projection.batch_failed"')
+        on it, keeps it full a moment, frees it; the consumer must still be running.
+        Registrations go in over HTTP meanwhile, so there is something to write even when
+        the load's workers all wait on Kafka (after a broker loss, say)."""
+        assert self.disk is not None and self.fleet is not None and self.load is not None
+        fleet, load = self.fleet, self.load
+
+        def failed() -> int:
+            return fleet.logs("projections").count('"projection.batch_failed"')
+
+        before = failed()
         self.disk.fill()
+        hit = threading.Event()
+
+        def write() -> None:
+            rng = random.Random(self.plan.seed)
+            while not hit.is_set():
+                load.send(
+                    rng, "submit_registration", registration_body(load.person()), channel="http"
+                )
+                time.sleep(0.2)
+
+        writer = threading.Thread(target=write, name="disk-full-writer", daemon=True)
+        writer.start()
         try:
             wait_until(
-                lambda: (
-                    self.fleet.logs("projections").count(  # type: ignore[union-attr]
-                        '"projection.batch_failed"'
-                    )
-                    > failed_before
-                ),
-                timeout=30,
+                lambda: failed() > before,
+                timeout=45,
                 every=0.2,
                 what="the projection consumer to hit the full disk",
             )
             time.sleep(self.rng.uniform(0.5, 1.5))
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
         finally:
+            hit.set()
             self.disk.free()
-        if not self.fleet.alive("projections"):
+            writer.join(120)
+        if not fleet.alive("projections"):
             raise AssertionError(
-                "the projection consumer died on a full disk:\n"
-                + self.fleet.logs("projections")[-3000:]
+                "the projection consumer died on a full disk:\n" + fleet.logs("projections")[-3000:]
             )
-        failures = self.fleet.logs("projections").count('"projection.batch_failed"')
-        return f"{failures - failed_before} failed batch(es) retried"
+        return f"{failed() - before} failed batch(es) retried"
 
     def recovered(self, settings: Settings) -> float:
         """Seconds until every register has applied what the store held at this moment."""
@@ -328,7 +356,3 @@ class Scenario:
                 close()
             except Exception as exc:  # noqa: BLE001 - keep cleaning up
                 print(f"clean-up step failed: {exc!r}")
-
-
-def counts_by(ledger: list[Any], key: Callable[[Any], str]) -> Counter[str]:
-    return Counter(key(s) for s in ledger)
