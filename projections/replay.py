@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
+from infra.personal_data import SEALED, SealingMapper
 from infra.sql import Cursor, Database
 from projections.projector import Delivered, Projection, Projector
 
@@ -66,7 +67,29 @@ def fast_mapper(mapper: Any) -> Any:
         return mapper
     fast = copy.copy(mapper)
     fast.transcoder = _FastDecoding(mapper.transcoder)
+    if type(mapper) is SealingMapper:
+        return _SkipsUnsealing(fast)
     return fast
+
+
+class _SkipsUnsealing:
+    """Most events hold no sealed field (decisions, counters): for them, opening sealed
+    fields is a walk over every value that finds nothing. Bytes without the seal marker
+    go straight to the library's decoding; the rest are unsealed as the store does."""
+
+    _MARK = orjson.dumps(SEALED)
+
+    def __init__(self, sealing: Any) -> None:
+        self.sealing = sealing
+        self.transcoder = sealing.transcoder
+
+    def to_domain_event(self, stored: Any) -> Any:
+        if self._MARK in stored.state:
+            return self.sealing.to_domain_event(stored)
+        return Mapper.to_domain_event(self.sealing, stored)
+
+    def to_stored_event(self, domain_event: Any) -> Any:
+        return self.sealing.to_stored_event(domain_event)
 
 
 class StoreReader:
