@@ -86,10 +86,12 @@ class LoadMix:
         return self.http.send(sent, body, via)
 
     def race(self, command_type: str, target: str, body: dict[str, Any]) -> list[Sent]:
-        """The same decision sent at once by every API instance and the intake, each as
-        its own command: at most one may win."""
+        """The same decision sent at once, twice through every API instance and twice
+        through the intake (whose consumers share a group), each as its own command: at
+        most one may win."""
         group = f"race-{next(self._races)}"
-        senders = [("http", i) for i in range(self.api_count)] + [("kafka", None)]
+        senders = [("http", i) for i in range(self.api_count) for _ in range(2)]
+        senders += [("kafka", None)] * 2
         with ThreadPoolExecutor(len(senders)) as pool:
             return list(
                 pool.map(
