@@ -39,6 +39,10 @@ def store_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_SCHEMA": settings.database_schema,
         "POSTGRES_CONNECT_TIMEOUT": "5",
+        # The library opens 5 connections per application up front (15 at most); with an
+        # application in every process, a few instances would exhaust a server's slots.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "7",
     }
 
 

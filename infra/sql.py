@@ -13,7 +13,11 @@ from typing import Any
 
 
 class Database:
-    """Thread-local connections; each `transaction()` commits or rolls back as one."""
+    """Each `transaction()` commits or rolls back as one. SQLite: a connection per thread.
+    PostgreSQL: a thread holds a connection only while in a transaction, then hands it to a
+    small idle pool — a server's connection slots are few, threads are many."""
+
+    MAX_IDLE = 4
 
     def __init__(self, url: str | None, sqlite_path: Path | None = None, schema: str = "public"):
         self.is_postgres = bool(url)
@@ -21,6 +25,8 @@ class Database:
         self.sqlite_path = sqlite_path
         self.schema = schema
         self._local = threading.local()
+        self._idle: list[Any] = []
+        self._idle_lock = threading.Lock()
         if not self.is_postgres and sqlite_path is not None:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -43,9 +49,23 @@ class Database:
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            with self._idle_lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed:
+                conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def _release(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is None:
+            return
+        with self._idle_lock:
+            if len(self._idle) < self.MAX_IDLE and not conn.closed:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def reset(self) -> None:
         """Drops this thread's connection (after an error that may have broken it)."""
@@ -59,6 +79,17 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
+        # A transaction inside another on this thread shares its connection.
+        outermost = self.is_postgres and getattr(self._local, "conn", None) is None
+        try:
+            with self._transaction() as cur:
+                yield cur
+        finally:
+            if outermost:
+                self._release()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
         conn = self.connection()
         cur = Cursor(conn.cursor(), self.is_postgres, self.schema)
         try:

@@ -86,7 +86,8 @@ def test_personal_fields_never_leave_the_process_in_clear_and_erasure_keeps_the_
     person = history[0]["data"]["application"]["person"] if "application" in \
         history[0]["data"] else history[0]["data"]["person"]
     assert person["iin"].startswith("erased:") and person["family_name"] == "[erased]"
-    assert registrar.get(f"/residents/{iin_for(PERSON)}").status_code == 404
+    wait_until(lambda: registrar.get(f"/residents/{iin_for(PERSON)}").status_code == 404,
+               what="the IIN to leave the register")
     listed = wait_until(lambda: [r for r in registrar.get(
         "/residents", params={"district": "Medeu"}).json() if r["family_name"] == "[erased]"],
         what="the register to show the subject as erased")
