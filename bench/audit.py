@@ -79,9 +79,18 @@ def run(env: BenchEnv, results: Results, settings: Settings) -> None:
         baseline="hashlib_events_per_s",
     )
     met = rate >= TARGET_VERIFY
-    profile: list[str] = []
-    if not met and not env.quick:
-        profile = profiling.profile_probe(env.root, "verify", env=profiling.settings_env(settings))
     results.target(
-        f"audit verify ≥ {TARGET_VERIFY:,} events/s", met, f"{rate:,.0f} events/s", profile=profile
+        f"audit verify ≥ {TARGET_VERIFY:,} events/s",
+        met,
+        f"{rate:,.0f} events/s",
+        why=""
+        if met
+        else f"SHA-256 of the leaves alone runs at {results.value('hashlib_events_per_s'):,.0f} "
+        "events/s here: the rest is reading the store's rows and building each leaf in "
+        "Python (profile below)",
+        profile_job=None
+        if met or env.quick
+        else lambda: profiling.profile_probe(
+            env.root, "verify", env=profiling.settings_env(settings)
+        ),
     )

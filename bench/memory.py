@@ -48,8 +48,13 @@ def run(env: BenchEnv, results: Results) -> None:
         f"RSS store: {held:,} events generated in {filled:.0f} s "
         "(real registrations copied with fresh aggregate ids)"
     )
+    met = rss < TARGET_MB and held >= 1_000_000
     results.target(
         f"peak RSS < {TARGET_MB} MB for 1,000,000 events",
-        rss < TARGET_MB and held >= 1_000_000,
+        met,
         f"{rss:.0f} MB for {held:,} events",
+        why=""
+        if met
+        else f"{out['start_rss_mb']:.0f} MB are held before the first event "
+        "is read (the imports and the application); the rest grows with the rebuild",
     )

@@ -144,10 +144,8 @@ def run(env: BenchEnv, results: Results) -> None:
     rate = results.value("write_sqlite_cmds_per_s") or 0
     ratio = results.value("write_sqlite_cmds_per_s_ratio") or 0
     met = rate >= TARGET_PER_S and ratio >= TARGET_RATIO
-    profile: list[str] = []
     why = ""
     if not met and not env.quick:
-        profile = profiling.profile_probe(env.root, "write", seconds=60, cpu_view=True)
         cpu = results.value("write_sqlite_cpu_us_per_cmd") or 0
         base_cpu = results.value("write_sqlite_baseline_cpu_us_per_cmd") or 0
         why = (
@@ -162,5 +160,7 @@ def run(env: BenchEnv, results: Results) -> None:
         met,
         f"{rate:,.0f}/s, {ratio:.2f}× baseline",
         why=why,
-        profile=profile,
+        profile_job=None
+        if met or env.quick
+        else lambda: profiling.profile_probe(env.root, "write", seconds=60, cpu_view=True),
     )
