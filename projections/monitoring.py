@@ -199,6 +199,11 @@ class MonitoringProjection:
         )
 
     def _registration_ended(self, cur: Cursor, seq: int, e: Any) -> None:
+        if getattr(e, "superseded_by", None):
+            # Ended by a new permanent registration in the same decision: that approval
+            # counts the internal move. Counting here too would depend on which of the two
+            # events (on different partitions) arrives first.
+            return
         case_id = str(e.originator_id)
         cur.execute("SELECT person_key, district FROM monitoring_residents WHERE case_id = ?",
                     (case_id,))
