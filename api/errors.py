@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
+from eventsourcing import persistence as es_persistence
 from eventsourcing.persistence import RecordConflictError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -73,6 +75,19 @@ def install(app: FastAPI) -> None:
             {"error": {"code": "concurrent_change", "message": "the case was changed by "
                        "another request at the same time; read it again and retry"}},
             status_code=409,
+        )
+
+    @app.exception_handler(es_persistence.OperationalError)
+    @app.exception_handler(es_persistence.InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database is restarting or unreachable: nothing was decided, so the client
+        # may retry (with the same Idempotency-Key) once it is back.
+        log.warning("store.unavailable", error=type(exc).__name__, path=request.url.path)
+        return JSONResponse(
+            {"error": {"code": "store_unavailable",
+                       "message": "the event store is unavailable; retry shortly"}},
+            status_code=503, headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(RequestValidationError)
