@@ -8,9 +8,13 @@ API's JSON replies need."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
+
+# uvicorn closes a keep-alive connection idle for 5 s; one idle for less is reused.
+IDLE_REOPEN_S = 3.0
 
 
 class HttpError(Exception):
@@ -27,11 +31,15 @@ class Connection:
         ).encode()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def request(self, method: str, path: str, json: Any = None) -> Any:
         """The decoded JSON reply; raises HttpError on a status of 400 or more."""
+        if self.writer is not None and time.monotonic() - self.used > IDLE_REOPEN_S:
+            await self.close()  # the server may be closing it right now
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.used = time.monotonic()
         assert self.reader is not None
         body = b"" if json is None else orjson.dumps(json)
         self.writer.write(
@@ -52,6 +60,7 @@ class Connection:
             elif name.strip().lower() == b"connection" and value.strip().lower() == b"close":
                 self.writer = None
         reply = await self.reader.readexactly(length) if length else b""
+        self.used = time.monotonic()
         if status >= 400:
             raise HttpError(status, reply)
         return orjson.loads(reply) if reply else None
