@@ -44,6 +44,10 @@ class ParkingProjector:
                     # away is no reason to drop the event.
                     raise
                 self._dead_letter(record, "undecodable", type(exc).__name__, self.group)
+        # Partitions interleave freely; store order makes registers that read across
+        # aggregates (a move ends one registration and approves another) come out as a
+        # rebuild from the store would.
+        batch.sort(key=lambda item: item[0].seq)
         try:
             return self.projector.apply_batch([d for d, _ in batch])
         except Exception as exc:
