@@ -11,7 +11,7 @@ import uuid
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
 from infra.auth import AuthenticationError, verify_token
-from infra.permissions import command_role
+from infra.permissions import NotPermitted, require_command_role
 from infra.settings import Settings
 
 
@@ -31,10 +31,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except AuthenticationError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 3
-    role = command_role(principal, "erase_subject", settings)
-    if role is None:
-        print(f"refused: role(s) {', '.join(principal.roles)} may not erase personal data; "
-              "only a data_protection_officer may", file=sys.stderr)
+    try:
+        role = require_command_role(principal, "erase_subject", settings)
+    except NotPermitted as exc:
+        print(f"refused: {exc}; only a data_protection_officer may erase personal data",
+              file=sys.stderr)
         return 3
     ctx = CommandContext(Actor(principal.subject, role, principal.organisation), dt.date.today(),
                          str(uuid.uuid4()), str(uuid.uuid4()))

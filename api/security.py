@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.auth import ApiKeyStore, AuthenticationError, Principal, verify_token
-from infra.permissions import command_role, read_role
+from infra.permissions import NotPermitted, read_role, require_command_role
 from infra.settings import Settings
 
 log = structlog.get_logger("kosh.security")
@@ -110,11 +110,14 @@ def authenticate(request: Request, settings: Settings, api_keys: ApiKeyStore) ->
 def authorise(principal: Principal, rule: str, settings: Settings) -> str:
     """The role the principal acts in for this rule, or a 403."""
     kind, _, name = rule.partition(":")
-    role = (command_role(principal, name, settings) if kind == "command"
-            else read_role(principal, name))
+    if kind == "command":
+        try:
+            return require_command_role(principal, name, settings)
+        except NotPermitted as exc:
+            raise Denied(403, str(exc)) from None
+    role = read_role(principal, name)
     if role is None:
-        raise Denied(403, f"role(s) {', '.join(principal.roles)} may not "
-                          f"{'send ' + name if kind == 'command' else 'read ' + name + ' data'}")
+        raise Denied(403, f"role(s) {', '.join(principal.roles)} may not read {name} data")
     return role
 
 

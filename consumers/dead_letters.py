@@ -19,8 +19,8 @@ from eventsourcing import persistence as es_persistence
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from domain.erasure import replace_personal
 from infra import metrics
-from infra.personal_data import PERSONAL_FIELDS
 from infra.settings import Settings
 from infra.sql import Database
 from infra.topics import kafka_client_config
@@ -85,18 +85,9 @@ def redact_personal(value: bytes | None) -> bytes | None:
     if not value:
         return value
     try:
-        return orjson.dumps(_redacted(orjson.loads(value)))
+        return orjson.dumps(replace_personal(orjson.loads(value), lambda _: "[redacted]"))
     except orjson.JSONDecodeError:
         return b""
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: ("[redacted]" if k in PERSONAL_FIELDS and v is not None else _redacted(v))
-                for k, v in value.items()}
-    return value
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from infra.idempotency import (
     refusal_of,
 )
 from infra.kafka_security import faststream_broker_kwargs
-from infra.permissions import command_role
+from infra.permissions import NotPermitted, require_command_role
 from infra.service_base import Outcome
 from infra.settings import Settings
 from infra.sql import Database
@@ -224,13 +224,12 @@ class CommandIntake:
             log.warning("auth.denied", channel="kafka", status=401, reason=str(exc),
                         command_type=command_type)
             raise Malformed("unauthenticated", AUTH_HEADER, message=str(exc)) from None
-        role = command_role(principal, command_type, self.settings)
-        if role is None:
-            message = f"role(s) {', '.join(principal.roles)} may not send {command_type}"
-            log.warning("auth.denied", channel="kafka", status=403, reason=message,
+        try:
+            return principal, require_command_role(principal, command_type, self.settings)
+        except NotPermitted as exc:
+            log.warning("auth.denied", channel="kafka", status=403, reason=str(exc),
                         subject=principal.subject, command_type=command_type)
-            raise Malformed("forbidden", "role", message=message)
-        return principal, role
+            raise Malformed("forbidden", "role", message=str(exc)) from None
 
     def execute(self, envelope: CommandEnvelope, spec: Any, cmd: BaseModel,
                 actor: Actor) -> CommandResult:

@@ -6,6 +6,7 @@ pseudonymous id, so the record of the erasure holds no personal data."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -49,14 +50,20 @@ def erased_value(field: str, subject: str) -> str | None:
     return ERASED
 
 
-def erased_copy(value: Any, subject: str) -> Any:
-    """`value` with every personal field (at any depth) as it reads after erasure."""
+def replace_personal(value: Any, replacement: Callable[[str], Any]) -> Any:
+    """`value` with every non-null personal field, at any depth, replaced by
+    `replacement(field name)`."""
     if isinstance(value, list):
-        return [erased_copy(v, subject) for v in value]
+        return [replace_personal(v, replacement) for v in value]
     if isinstance(value, dict):
-        return {k: (erased_value(k, subject) if k in PERSONAL_FIELDS and v is not None
-                    else erased_copy(v, subject)) for k, v in value.items()}
+        return {k: (replacement(k) if k in PERSONAL_FIELDS and v is not None
+                    else replace_personal(v, replacement)) for k, v in value.items()}
     return value
+
+
+def erased_copy(value: Any, subject: str) -> Any:
+    """`value` with every personal field as it reads after erasure."""
+    return replace_personal(value, lambda field: erased_value(field, subject))
 
 
 class Erasure(Aggregate):

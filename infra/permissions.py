@@ -63,6 +63,17 @@ def command_role(principal: Principal, command_type: str, settings: Settings) ->
     return None
 
 
+class NotPermitted(Exception):
+    """The principal holds no role that may send this command type (HTTP 403, dead letter)."""
+
+
+def require_command_role(principal: Principal, command_type: str, settings: Settings) -> str:
+    role = command_role(principal, command_type, settings)
+    if role is None:
+        raise NotPermitted(f"role(s) {', '.join(principal.roles)} may not send {command_type}")
+    return role
+
+
 def read_role(principal: Principal, scope: str) -> str | None:
     allowed = READ_SCOPES.get(scope, frozenset())
     return next((r for r in principal.roles if r in allowed), None)

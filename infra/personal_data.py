@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
-from domain.erasure import ERASED, PERSONAL_FIELDS, erased_value, subject_id_of
+from domain.erasure import ERASED, PERSONAL_FIELDS, erased_value, subject_id_of, subject_of
 from infra.subject_keys import SubjectKeyStore
 
 SEALED = "$sealed"
@@ -27,21 +27,12 @@ FIELDS = "$fields"
 _MARKERS = frozenset({"$sealed", "$subject", "$fields"})
 
 
-def _identity(d: dict[str, Any]) -> str | None:
-    if d.get("iin") or d.get("document_number"):
-        return subject_id_of(d.get("iin"), d.get("document_type"), d.get("document_number"))
-    return None
-
-
-__all__ = ["ERASED", "PERSONAL_FIELDS", "PersonalDataSealer", "SealingMapper", "subject_id_of"]
-
-
 def _first_identity(value: Any) -> str | None:
     if isinstance(value, list):
         return next((i for v in value if (i := _first_identity(v))), None)
     if not isinstance(value, dict):
         return None
-    return _identity(value) or next(
+    return subject_of(value) or next(
         (i for v in value.values() if (i := _first_identity(v))), None
     )
 
@@ -66,7 +57,7 @@ class PersonalDataSealer:
             return value
         personal = {k: v for k, v in value.items() if k in PERSONAL_FIELDS and v is not None}
         out = {k: self._seal(v, primary) for k, v in value.items() if k not in personal}
-        subject = (_identity(value) or primary) if personal else None
+        subject = (subject_of(value) or primary) if personal else None
         if subject is None:
             return {**out, **personal}  # nobody it could identify: not personal data
         if personal:
@@ -127,3 +118,6 @@ class SealingMapper(Mapper[Any]):
         event = super().to_domain_event(stored_event)
         object.__setattr__(event, "__dict__", self.sealer.unseal(event.__dict__))
         return event
+
+
+__all__ = ["ERASED", "PERSONAL_FIELDS", "PersonalDataSealer", "SealingMapper", "subject_id_of"]

@@ -21,7 +21,7 @@ from infra.auth import ROLES, ApiKeyStore
 from infra.command_registry import COMMAND_TYPES
 from infra.settings import Settings
 from tests.conftest import make_settings
-from tests.support.auth import token
+from tests.support.auth import auth_headers, token
 from tests.support.builders import iin_for
 
 PUBLIC = "public"
@@ -147,8 +147,8 @@ def kosh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kosh]:
 
 
 def headers_for(settings: Settings, role: str) -> dict[str, str]:
-    subject = "crm" if role == "service" else f"user-{role}"
-    return {"Authorization": f"Bearer {token(settings, role, subject=subject)}"}
+    # The service's subject is the one SERVICE_GRANTS names.
+    return auth_headers(settings, role, subject="crm" if role == "service" else f"user-{role}")
 
 
 def test_every_route_has_an_agreed_rule() -> None:

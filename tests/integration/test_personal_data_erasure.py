@@ -11,29 +11,18 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from api.bootstrap import store_database
 from consumers.command_sealing import seal_payload
 from infra.settings import Settings
 from tests.support.auth import token
 from tests.support.builders import iin_for, registration_body
+from tests.support.kafka_read import topic_values
 from tests.support.system import REPO, KoshProcess, settings_env, wait_until
 
 PERSON = 41
 LEGAL_BASIS = "Law of the RK on personal data, art. 18"
-
-
-def topic_values(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             group_id=None, consumer_timeout_ms=int(idle_s * 1000))
-    try:
-        consumer.assign([TopicPartition(topic, p)
-                         for p in consumer.partitions_for_topic(topic) or set()])
-        consumer.seek_to_beginning()
-        return [r.value or b"" for r in consumer]
-    finally:
-        consumer.close()
 
 
 def kosh_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

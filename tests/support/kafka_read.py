@@ -26,5 +26,18 @@ def topic_headers(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[dict[
         consumer.close()
 
 
+def topic_values(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[bytes]:
+    """Every record's value, from the beginning of every partition."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             group_id=None, consumer_timeout_ms=int(idle_s * 1000))
+    try:
+        consumer.assign([TopicPartition(topic, p)
+                         for p in consumer.partitions_for_topic(topic) or set()])
+        consumer.seek_to_beginning()
+        return [r.value or b"" for r in consumer]
+    finally:
+        consumer.close()
+
+
 def published_seqs(bootstrap: str, topic: str) -> list[int]:
     return sorted(int(h["kosh-seq"]) for h in topic_headers(bootstrap, topic))
