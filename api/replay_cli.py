@@ -12,11 +12,10 @@ import argparse
 import datetime as dt
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,19 +29,20 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from consumers.projections import delivered
+from api.replay_topic import topic_rows
 from infra.settings import Settings
 from infra.sql import Database
-from infra.topics import kafka_client_config
 from projections.as_of import Cutoff, events_as_of
 from projections.projector import Delivered, Projection, Projector
 from projections.replay import (
     Rate,
     RebuildResult,
     StoreReader,
+    decoded,
     differences,
     rebuild,
     table_names,
+    wanted_by,
 )
 
 console = Console(stderr=True)
@@ -138,10 +138,13 @@ def replay(settings: Settings, reader: StoreReader, projections: Sequence[Projec
     with progress_bar() if show else _Quiet() as bar:
         if from_kafka:
             reading = bar.add_task("reading topic", total=head)
-            events: Iterable[Delivered] = kafka_events(
-                settings, reader, head, lambda n: bar.update(reading, completed=n))
+            pages = topic_rows(settings, reader, head, lambda n: bar.update(reading, completed=n))
         else:
-            events = reader.events(stop=head)
+            pages = reader.rows(stop=head)
+        # An as-of cut judges every event (a later one of a cut case is cut too).
+        wanted = wanted_by(projections) if cutoff is None else None
+        events: Iterable[Delivered] = (
+            d for page in pages for d in decoded(reader.mapper, page, wanted))
         if cutoff is not None:
             events = events_as_of(events, cutoff)
         task = bar.add_task("rebuilding " + ", ".join(p.name for p in projections), total=head)
@@ -156,54 +159,6 @@ def replay(settings: Settings, reader: StoreReader, projections: Sequence[Projec
         for seq, error in sorted(result.skipped.items()):
             console.print(f"[yellow]seq {seq} not applicable as of the cut-off: {error}")
     return result, head
-
-
-def kafka_events(settings: Settings, reader: StoreReader, head: int,
-                 progress: Callable[[int], None], timeout_s: float = 600.0) -> list[Delivered]:
-    """Every event up to `head` from the events topic, read from the beginning by a
-    consumer without a group (nothing committed), in store order. Stops once every
-    sequence number up to the head the store holds has been seen."""
-    consumer = KafkaConsumer(**kafka_client_config(settings), group_id=None,
-                             enable_auto_commit=False, client_id="kosh-replay",
-                             max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)
-    seen: dict[int, Delivered] = {}
-    deadline = time.monotonic() + timeout_s
-    try:
-        partitions = consumer.partitions_for_topic(settings.events_topic) or set()
-        if not partitions and head:
-            raise RuntimeError(f"topic {settings.events_topic} does not exist")
-        consumer.assign([TopicPartition(settings.events_topic, p) for p in partitions])
-        consumer.seek_to_beginning()
-        gaps: set[int] = set()
-        while len(seen) + len(gaps) < head:
-            polled = consumer.poll(timeout_ms=500)
-            for records in polled.values():
-                for record in records:
-                    d = delivered(record, reader.mapper)
-                    if d.seq <= head:
-                        seen[d.seq] = d
-            progress(len(seen))
-            if not polled:
-                gaps |= store_gaps(reader, head, seen)
-                if time.monotonic() > deadline:
-                    missing = head - len(seen) - len(gaps)
-                    raise TimeoutError(f"the topic lacks {missing} events of the store "
-                                       f"after {timeout_s:.0f} s; is the publisher running?")
-    finally:
-        consumer.close()
-    return [seen[s] for s in sorted(seen)]
-
-
-def store_gaps(reader: StoreReader, head: int, seen: dict[int, Delivered],
-               most: int = 1000) -> set[int]:
-    """Sequence numbers up to the head that the store never used (a rolled-back insert
-    on PostgreSQL leaves one): no topic will ever carry them. While many are missing the
-    publisher is simply behind, and nothing is asked of the store."""
-    missing = [s for s in range(1, head + 1) if s not in seen]
-    if len(missing) > most:
-        return set()
-    return {s for s in missing
-            if not reader.recorder.select_notifications(start=s, limit=1, stop=s)}
 
 
 def swap(live: Database, rebuilt: Database, projections: Sequence[Projection],

@@ -19,6 +19,7 @@ _DATES = ("adopted_on", "registered_on", "published_on", "in_force_on_stated")
 
 class LegalActsProjection:
     name = NAME
+    handles = ("LegalAct.",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS legal_acts (
             act_id TEXT PRIMARY KEY,

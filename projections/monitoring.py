@@ -92,6 +92,7 @@ def departure_category(event: Any) -> str | None:
 
 class MonitoringProjection:
     name = NAME
+    handles = ("RegistrationCase.", "RelocationCase.", "NaturalGrowthFigure.", ERASURE_EVENT)
     ddl = (
         """CREATE TABLE IF NOT EXISTS monitoring_flows (
             district TEXT NOT NULL,
@@ -169,12 +170,15 @@ class MonitoringProjection:
 
     def _registration_approved(self, cur: Cursor, seq: int, e: Any) -> None:
         case_id = str(e.originator_id)
-        cur.execute("SELECT person_key, district, birth_date, category FROM "
-                    "monitoring_registrations WHERE case_id = ?", (case_id,))
+        # The settled link is read in the same statement (a rebuild runs it per case).
+        cur.execute("SELECT r.person_key, r.district, r.birth_date, r.category, "
+                    "s.registration_case_id IS NULL FROM monitoring_registrations r "
+                    "LEFT JOIN monitoring_settled s ON s.registration_case_id = r.case_id "
+                    "WHERE r.case_id = ?", (case_id,))
         row = cur.fetchone()
         if row is None:
             return  # submitted before monitoring existed: nothing to count it by
-        person_key, district, birth_date, category = row
+        person_key, district, birth_date, category, unsettled = row
         month = _month(e)
         cur.execute("SELECT case_id, district FROM monitoring_residents WHERE person_key = ?",
                     (person_key,))
@@ -183,9 +187,7 @@ class MonitoringProjection:
             # §4 internal flow: a resident re-registers elsewhere in the city.
             _count(cur, previous[1], month, "internal", departures=1)
             category = "internal"
-        cur.execute("SELECT 1 FROM monitoring_settled WHERE registration_case_id = ?",
-                    (case_id,))
-        counted = cur.fetchone() is None  # else the relocation's arrival counted them
+        counted = bool(unsettled)  # else the relocation's arrival counted them
         if counted:
             _count(cur, district, month, category, arrivals=1)
         cur.execute("UPDATE monitoring_registrations SET category = ?, arrival_month = ?, "

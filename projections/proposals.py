@@ -14,6 +14,7 @@ NAME = "proposals"
 
 class ProposalsProjection:
     name = NAME
+    handles = ("Proposal.",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS proposals (
             proposal_id TEXT PRIMARY KEY,

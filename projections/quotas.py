@@ -11,6 +11,7 @@ NAME = "quotas"
 
 class QuotasProjection:
     name = NAME
+    handles = ("Quota.",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS quota_ledger (
             quota_id TEXT PRIMARY KEY,

@@ -14,6 +14,7 @@ NAME = "relocations"
 
 class RelocationsProjection:
     name = NAME
+    handles = ("RelocationCase.",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS relocation_cases (
             case_id TEXT PRIMARY KEY,

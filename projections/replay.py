@@ -7,89 +7,22 @@ be replayed, read as of a past date, and compared with the live one. Writes are 
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from eventsourcing.persistence import JSONTranscoder, Mapper
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import resolve_topic
 
-from infra.personal_data import SEALED, SealingMapper
 from infra.sql import Cursor, Database
 from projections.projector import Delivered, Projection, Projector
+from projections.replay_decoding import decode_row, fast_mapper
 
 _TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE)
 
 Progress = Callable[[int, int], None]  # (events read so far, last sequence number)
-
-
-class _FastDecoding:
-    """The store's JSON transcoder, decoding with orjson. Kosh events hold plain JSON but
-    for the library's own typed values (the timestamp), which sit at the top level; any
-    other typed value sends the state through the library's decoder unchanged."""
-
-    def __init__(self, transcoder: JSONTranscoder) -> None:
-        self.inner = transcoder
-
-    def encode(self, obj: Any) -> bytes:
-        return self.inner.encode(obj)
-
-    def decode(self, data: bytes) -> Any:
-        state = orjson.loads(data)
-        typed = data.count(b'"_type_":')
-        if not typed or not isinstance(state, dict):
-            return state if not typed else self.inner.decode(data)
-        for key, value in state.items():
-            if isinstance(value, dict) and len(value) == 2 and "_type_" in value:
-                transcoding = self.inner.names.get(value["_type_"])
-                if transcoding is None or "_data_" not in value:
-                    return self.inner.decode(data)
-                state[key] = transcoding.decode(value["_data_"])
-                typed -= 1
-        return state if typed == 0 else self.inner.decode(data)
-
-
-def fast_mapper(mapper: Any) -> Any:
-    """The same mapper with a faster JSON decoder, when its transcoder is the library's
-    plain one and the bytes are neither enciphered nor compressed. A mapper that does
-    more with the decoded state (sealing) keeps doing it: it decodes through
-    `self.transcoder` like the library's."""
-    plain = (
-        isinstance(mapper, Mapper)
-        and type(mapper.transcoder) is JSONTranscoder
-        and not mapper.cipher
-        and not mapper.compressor
-    )
-    if not plain:
-        return mapper
-    fast = copy.copy(mapper)
-    fast.transcoder = _FastDecoding(mapper.transcoder)
-    if type(mapper) is SealingMapper:
-        return _SkipsUnsealing(fast)
-    return fast
-
-
-class _SkipsUnsealing:
-    """Most events hold no sealed field (decisions, counters): for them, opening sealed
-    fields is a walk over every value that finds nothing. Bytes without the seal marker
-    go straight to the library's decoding; the rest are unsealed as the store does."""
-
-    _MARK = orjson.dumps(SEALED)
-
-    def __init__(self, sealing: Any) -> None:
-        self.sealing = sealing
-        self.transcoder = sealing.transcoder
-
-    def to_domain_event(self, stored: Any) -> Any:
-        if self._MARK in stored.state:
-            return self.sealing.to_domain_event(stored)
-        return Mapper.to_domain_event(self.sealing, stored)
-
-    def to_stored_event(self, domain_event: Any) -> Any:
-        return self.sealing.to_stored_event(domain_event)
 
 
 class StoreReader:
@@ -113,9 +46,84 @@ class StoreReader:
             if stop is not None and start > stop:
                 return
 
-    def events(self, start: int = 1, stop: int | None = None) -> Iterator[Delivered]:
-        for n in self.notifications(start, stop):
-            yield Delivered(n.id, self.mapper.to_domain_event(n))
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[list[Row]]:
+        """Pages of (seq, originator id, version, topic, state) in store order. On SQLite,
+        plain tuples straight from the table: a rebuild reads every row once, and the
+        library's notification objects (and a UUID each) cost more than the reading."""
+        table = getattr(self.recorder, "events_table_name", None)
+        if not isinstance(self.recorder, SQLiteApplicationRecorder) or not table:
+            for page in _pages(self.notifications(start, stop), self.page):
+                yield [
+                    (n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in page
+                ]
+            return
+        statement = (
+            "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {table} WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        last = stop if stop is not None else 2**62
+        while start <= last:
+            with self.recorder.datastore.transaction(commit=False) as c:
+                raw = c.sqlite_cursor
+                raw.row_factory = None
+                raw.execute(statement, (start, last, self.page))
+                page = raw.fetchall()
+            if not page:
+                return
+            yield page
+            start = page[-1][0] + 1
+
+    def events(
+        self, start: int = 1, stop: int | None = None, wanted: Callable[[str], bool] | None = None
+    ) -> Iterator[Delivered]:
+        """With `wanted` (a test of the stored topic), an event it refuses is yielded
+        undecoded (event None): no register reads it, so decoding it is wasted."""
+        for page in self.rows(start, stop):
+            yield from decoded(self.mapper, page, wanted)
+
+
+Row = tuple[int, Any, int, str, bytes]
+
+
+def decoded(
+    mapper: Any, rows: Iterable[Row], wanted: Callable[[str], bool] | None = None
+) -> Iterator[Delivered]:
+    for seq, originator_id, version, topic, state in rows:
+        if wanted is not None and not wanted(topic):
+            yield Delivered(seq, None)
+        else:
+            yield Delivered(seq, decode_row(mapper, originator_id, version, topic, state))
+
+
+def _pages(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    page: list[Any] = []
+    for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def wanted_by(projections: Sequence[Projection]) -> Callable[[str], bool] | None:
+    """Which stored topics any of `projections` applies, from the event classes each
+    declares it `handles` (qualified-name prefixes); None when one does not say."""
+    prefixes: list[str] = []
+    for p in projections:
+        handles = getattr(p, "handles", None)
+        if handles is None:
+            return None
+        prefixes.extend(handles)
+    known: dict[str, bool] = {}
+
+    def wanted(topic: str) -> bool:
+        hit = known.get(topic)
+        if hit is None:
+            hit = known[topic] = resolve_topic(topic).__qualname__.startswith(tuple(prefixes))
+        return hit
+
+    return wanted
 
 
 @dataclass
@@ -148,6 +156,14 @@ def rebuild(
     instead of failing the whole rebuild (an as-of cut can leave a decision without the
     event of another case it relied on)."""
     bulk_load(db)
+    if record_applied and not db.is_postgres:
+        with db.transaction() as cur:
+            # The projector's own table (same columns, same key), kept in key order only:
+            # a rebuild writes a row per event and register, and one b-tree beats two.
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS projection_applied (projection TEXT NOT NULL, "
+                "seq BIGINT NOT NULL, PRIMARY KEY (projection, seq)) WITHOUT ROWID"
+            )
     Projector(db, projections)  # creates the tables
     if record_applied:
         with db.transaction() as cur:
@@ -220,6 +236,8 @@ def _flush(
             )
         for projection in projections:
             for d in batch:
+                if d.event is None:
+                    continue  # no register reads it (StoreReader.events' `wanted`)
                 if tolerate:
                     _apply_guarded(cur, projection, d, result)
                 else:

@@ -27,6 +27,7 @@ def person_key(person: dict[str, Any]) -> str:
 
 class ResidentsProjection:
     name = NAME
+    handles = ("RegistrationCase.", ERASURE_EVENT)
     ddl = (
         """CREATE TABLE IF NOT EXISTS registration_cases (
             case_id TEXT PRIMARY KEY,
@@ -96,11 +97,17 @@ class ResidentsProjection:
 
     def _on_Approved(self, cur: Cursor, seq: int, e: Any) -> None:  # noqa: N802
         case_id = str(e.originator_id)
-        app = self._application(cur, case_id, seq)
-        person, address = app["person"], app["address"]
+        # One statement both decides and reads the application (a rebuild runs it per case).
         cur.execute(
-            "UPDATE registration_cases SET status = 'approved' WHERE case_id = ?", (case_id,)
+            "UPDATE registration_cases SET status = 'approved' WHERE case_id = ? "
+            "RETURNING application",
+            (case_id,),
         )
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"event seq {seq} for unknown registration case {case_id}")
+        app = orjson.loads(row[0])
+        person, address = app["person"], app["address"]
         cur.execute(
             "INSERT INTO residents (person_key, case_id, person_kind, iin, document_type, "
             "document_number, family_name, given_name, patronymic, birth_date, district, "

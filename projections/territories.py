@@ -14,6 +14,7 @@ NAME = "territories"
 
 class TerritoriesProjection:
     name = NAME
+    handles = ("TerritoryDesignation.",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS territory_designations (
             territory TEXT NOT NULL,
