@@ -5,6 +5,7 @@ pseudonymous id, so the record of the erasure holds no personal data."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ PERSONAL_FIELDS = frozenset({
 ERASED = "[erased]"
 
 
+@functools.lru_cache(maxsize=65536)  # every sealed field asks again; uuid5 is a SHA-1
 def subject_id_of(iin: str | None = None, document_type: str | None = None,
                   document_number: str | None = None) -> str:
     """Stable pseudonymous id of a data subject (what `kosh erase` takes after lookup)."""

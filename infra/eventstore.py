@@ -89,6 +89,22 @@ class EventStoreApplication(Application[Any]):
     def construct_mapper(self) -> Mapper[Any]:
         return build_mapper(self.kosh_settings)
 
+    def construct_repository(self) -> Any:
+        from infra.repository import FastRepository, SQLiteEventReader
+
+        library = super().construct_repository()
+        if library.cache:  # configured by the library's own setting: left as it is
+            return library
+        reader = None
+        if not self.kosh_settings.database_url:
+            reader = SQLiteEventReader(self.kosh_settings.data_dir / "events.sqlite",
+                                       self.recorder.events_table_name)
+        return FastRepository(
+            event_store=library.event_store,
+            snapshot_store=library.snapshot_store,
+            read_events=reader,
+        )
+
     def construct_recorder(self) -> Any:
         # The library creates its tables here.
         with ddl_lock(self.kosh_settings.database_url, self.kosh_settings.database_schema):
@@ -96,7 +112,9 @@ class EventStoreApplication(Application[Any]):
 
 
 def build_transcoder() -> JSONTranscoder:
-    transcoder = JSONTranscoder()
+    from infra.transcoder import OrjsonTranscoder
+
+    transcoder = OrjsonTranscoder()
     transcoder.register(UUIDAsHex())
     transcoder.register(DecimalAsStr())
     transcoder.register(DatetimeAsISO())

@@ -25,16 +25,38 @@ SEALED = "$sealed"
 SUBJECT = "$subject"
 FIELDS = "$fields"
 _MARKERS = frozenset({"$sealed", "$subject", "$fields"})
+_SEALED_MARK = orjson.dumps(SEALED)
 
 
 def _first_identity(value: Any) -> str | None:
-    if isinstance(value, list):
-        return next((i for v in value if (i := _first_identity(v))), None)
-    if not isinstance(value, dict):
+    if isinstance(value, dict):
+        if value.get("iin") or value.get("document_number"):
+            return subject_of(value)
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
         return None
-    return subject_of(value) or next(
-        (i for v in value.values() if (i := _first_identity(v))), None
-    )
+    for v in children:
+        if isinstance(v, (dict, list)) and (found := _first_identity(v)):
+            return found
+    return None
+
+
+class _Primary:
+    """The subject an event's identity-less personal fields belong to: the first one the
+    event names, else the one its aggregate was linked to — looked up only if needed."""
+
+    __slots__ = ("keys", "originator_id", "value", "known")
+
+    def __init__(self, keys: SubjectKeyStore, originator_id: str, value: str | None) -> None:
+        self.keys, self.originator_id, self.value = keys, originator_id, value
+        self.known = value is not None
+
+    def get(self) -> str | None:
+        if not self.known:
+            self.value, self.known = self.keys.subject_of(self.originator_id), True
+        return self.value
 
 
 class PersonalDataSealer:
@@ -46,24 +68,27 @@ class PersonalDataSealer:
         primary = _first_identity(state)
         if primary is not None:
             self.keys.link(originator_id, primary)
-        else:
-            primary = self.keys.subject_of(originator_id)
-        return self._seal(state, primary)  # type: ignore[no-any-return]
+        return self._seal(state, _Primary(self.keys, originator_id, primary))  # type: ignore[no-any-return]
 
-    def _seal(self, value: Any, primary: str | None) -> Any:
+    def _seal(self, value: Any, primary: _Primary) -> Any:
         if isinstance(value, list):
-            return [self._seal(v, primary) for v in value]
+            return [self._seal(v, primary) if isinstance(v, (dict, list)) else v for v in value]
         if not isinstance(value, dict):
             return value
+        if PERSONAL_FIELDS.isdisjoint(value):
+            return {k: self._seal(v, primary) if isinstance(v, (dict, list)) else v
+                    for k, v in value.items()}
         personal = {k: v for k, v in value.items() if k in PERSONAL_FIELDS and v is not None}
-        out = {k: self._seal(v, primary) for k, v in value.items() if k not in personal}
-        subject = (subject_of(value) or primary) if personal else None
+        out = {k: self._seal(v, primary) if isinstance(v, (dict, list)) else v
+               for k, v in value.items() if k not in personal}
+        if not personal:
+            return out
+        subject = subject_of(value) or primary.get()
         if subject is None:
             return {**out, **personal}  # nobody it could identify: not personal data
-        if personal:
-            out[SUBJECT] = subject
-            out[FIELDS] = sorted(personal)
-            out[SEALED] = self._encrypt(subject, personal)
+        out[SUBJECT] = subject
+        out[FIELDS] = sorted(personal)
+        out[SEALED] = self._encrypt(subject, personal)
         return out
 
     def _encrypt(self, subject: str, fields: dict[str, Any]) -> str:
@@ -116,7 +141,8 @@ class SealingMapper(Mapper[Any]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
-        object.__setattr__(event, "__dict__", self.sealer.unseal(event.__dict__))
+        if _SEALED_MARK in stored_event.state:  # most events (decisions, counters) hold none
+            object.__setattr__(event, "__dict__", self.sealer.unseal(event.__dict__))
         return event
 
 
