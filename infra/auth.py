@@ -48,11 +48,17 @@ def signing_secret(settings: Settings) -> bytes:
     if settings.jwt_secret:
         return settings.jwt_secret.encode()
     path = Path(settings.data_dir) / "jwt-secret"
+    if path in _FILE_SECRETS:
+        return _FILE_SECRETS[path]
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
+    _FILE_SECRETS[path] = path.read_text().strip().encode()
+    return _FILE_SECRETS[path]
+
+
+_FILE_SECRETS: dict[Path, bytes] = {}  # written once, never changed: read once
 
 
 def issue_token(settings: Settings, subject: str, roles: list[str] | tuple[str, ...],
@@ -68,10 +74,28 @@ def issue_token(settings: Settings, subject: str, roles: list[str] | tuple[str, 
     return jwt.encode(claims, signing_secret(settings), algorithm="HS256")
 
 
+# A service sends the same token with every command until it expires; checking its
+# signature once is enough. Keyed by the secret too, so a changed secret checks again.
+_VERIFIED: dict[tuple[bytes, str, str], tuple[Principal, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def verify_token(settings: Settings, token: str) -> Principal:
+    key = (signing_secret(settings), settings.jwt_issuer, token)
+    hit = _VERIFIED.get(key)
+    if hit is not None and time.time() < hit[1]:
+        return hit[0]
+    principal, expires = _verify(key[0], settings.jwt_issuer, token)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = (principal, expires)
+    return principal
+
+
+def _verify(secret: bytes, issuer: str, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
-            token, signing_secret(settings), algorithms=["HS256"], issuer=settings.jwt_issuer,
+            token, secret, algorithms=["HS256"], issuer=issuer,
             options={"require": ["exp", "sub", "iss"]},
         )
     except jwt.ExpiredSignatureError:
@@ -81,7 +105,7 @@ def verify_token(settings: Settings, token: str) -> Principal:
     roles = tuple(r for r in claims.get("roles", ()) if r in ROLES)
     if not roles:
         raise AuthenticationError("the token names no known role")
-    return Principal(str(claims["sub"]), roles, str(claims.get("org", "")))
+    return Principal(str(claims["sub"]), roles, str(claims.get("org", ""))), float(claims["exp"])
 
 
 class ApiKeyStore:

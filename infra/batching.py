@@ -20,6 +20,9 @@ one, so each caller gets exactly the error (or success) it would have had alone.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +69,9 @@ class CommandBatcher:
             _postgres_writer(recorder) if postgres else _sqlite_writer(recorder)
         )
         self.encode_in_writer = not postgres
+        self._between_processes = (
+            contextlib.nullcontext() if postgres else _writer_file_lock(recorder)
+        )
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False
@@ -126,15 +132,16 @@ class CommandBatcher:
                 except Exception as exc:  # noqa: BLE001 - that command's own error
                     results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
-        if len(todo) == 1:  # alone: exactly the library's own path
-            results[todo[0]] = _insert_alone(self.recorder, batch[todo[0]].stored)
-        elif todo:
-            try:
-                written = self._write_batch([batch[i].stored for i in todo])
-            except Exception:  # noqa: BLE001 - retried one by one, each gets its own error
-                written = [_insert_alone(self.recorder, batch[i].stored) for i in todo]
-            for i, result in zip(todo, written, strict=True):
-                results[i] = result
+        with self._between_processes:
+            if len(todo) == 1:  # alone: exactly the library's own path
+                results[todo[0]] = _insert_alone(self.recorder, batch[todo[0]].stored)
+            elif todo:
+                try:
+                    written = self._write_batch([batch[i].stored for i in todo])
+                except Exception:  # noqa: BLE001 - retried one by one, each its own error
+                    written = [_insert_alone(self.recorder, batch[i].stored) for i in todo]
+                for i, result in zip(todo, written, strict=True):
+                    results[i] = result
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
@@ -144,6 +151,34 @@ def _insert_alone(recorder: Any, stored: Sequence[StoredEvent]) -> Result:
         return list(recorder.insert_events(stored) or [])
     except Exception as exc:  # noqa: BLE001 - handed to the command's own caller
         return exc
+
+
+class _FileLock:
+    """An exclusive lock on a file beside the SQLite database, held while a batch is
+    written. Writers in other processes (several API workers, the intake) then queue in
+    the kernel and wake the moment it is free, instead of SQLite's busy handler, which
+    sleeps 1, 2, 5, 10… ms between tries and so turns each collision into a stall."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _writer_file_lock(recorder: Any) -> Any:
+    pool = getattr(getattr(recorder, "datastore", None), "pool", None)
+    name = str(getattr(pool, "db_name", "") or "")
+    if not name or ":memory:" in name or "mode=memory" in name:
+        return contextlib.nullcontext()
+    return _FileLock(name + ".writer-lock")
 
 
 def _is_postgres(recorder: Any) -> bool:
