@@ -13,6 +13,7 @@ from typing import Any
 
 from infra.settings import Settings
 from infra.sql import Database
+from projections.audit.leaf_hashes import canonical
 from projections.audit.proofs import encode_leaf, leaf_hash
 
 READ_BATCH = 2000
@@ -97,22 +98,9 @@ def read_rows(
         if no_table(exc):
             return []
         raise
-    return [StoredRow(int(r[0]), str(r[1]), _int(r[2]), str(r[3]), _bytes(r[4])) for r in rows]
-
-
-# A row edited by hand may hold other SQLite types than the store wrote; it must still
-# encode (and then mismatch its recorded leaf) rather than stop the check.
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
-
-
-def _bytes(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    return b"" if value is None else str(value).encode("utf-8")
+    # A row edited by hand may hold other SQLite types than the store wrote; it must still
+    # encode (and then mismatch its recorded leaf) rather than stop the check.
+    return [StoredRow(*canonical(r)) for r in rows]
 
 
 def iter_rows(db: Database, after: int = 0, batch: int = READ_BATCH) -> Iterator[StoredRow]:

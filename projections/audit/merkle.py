@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from .leaf_hashes import blocks as folded_blocks
 from .proofs import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash, tree_head_message
 
 # Subtrees of 16 leaves or more are memoised; smaller ones cost at most 15 hashes to redo.
@@ -73,6 +74,46 @@ class MerkleTree:
     def extend(self, items: Iterable[bytes]) -> None:
         for data in items:
             self.append(data)
+
+    def extend_hashes(self, hashes: Sequence[bytes]) -> None:
+        """``append_hash`` of each (the same tree), but folded a level at a time in a tight
+        loop: all at once into an empty tree, else one aligned perfect block after another."""
+        if not set(map(len, hashes)) <= {HASH_SIZE}:
+            raise ValueError("a leaf hash is 32 bytes")
+        for levels in folded_blocks(hashes, self.size):
+            self.extend_levels(levels)
+
+    def extend_levels(self, levels: Sequence[bytes]) -> None:
+        """Append the leaves ``levels[0]`` (joined hashes) with their higher levels already
+        folded: ``levels[k]`` joins the roots of their aligned perfect subtrees of 2**k leaves
+        (as leaf_hashes.levels gives them). Either the tree is empty, or the leaves are one
+        perfect subtree aligned on the tree's size."""
+        count, size = len(levels[0]) // HASH_SIZE, self.size
+        if len(levels) != max(1, count.bit_length()) or any(
+            len(level) != HASH_SIZE * (count >> k) for k, level in enumerate(levels)
+        ):
+            raise ValueError("levels[k] must hold the leaf count >> k roots, up to the top")
+        if count == 0:
+            return
+        if size and (count & (count - 1) or size % count):
+            raise ValueError("only a perfect subtree aligned on the size can extend a tree")
+        self._leaves += levels[0]
+        for k in range(_MEMO_LEVEL, len(levels)):
+            self._levels.setdefault(k, bytearray()).extend(levels[k])
+        self._root = None
+        if size == 0:  # the compact range: one perfect subtree per 1 bit of the count
+            tops = [k for k in reversed(range(len(levels))) if count >> k & 1]
+            self._stack = [bytes(levels[k][-HASH_SIZE:]) for k in tops]
+            return
+        level = len(levels) - 1
+        h, n = bytes(levels[level]), size >> level
+        while n & 1:  # carry into the equal subtrees to the left, as append_hash does
+            h = node_hash(self._stack.pop(), h)
+            level += 1
+            if level >= _MEMO_LEVEL:
+                self._levels.setdefault(level, bytearray()).extend(h)
+            n >>= 1
+        self._stack.append(h)
 
     def leaf_hash(self, index: int) -> bytes:
         self._check_index(index, self.size)

@@ -9,15 +9,17 @@ rewritten to match a forged store no longer matches the signed roots.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from infra.settings import Settings
 from infra.sql import Database
 from projections.audit.heads import TreeHeads, key_id, signing_key_path
-from projections.audit.leaves import iter_rows, select, store_db
+from projections.audit.leaves import select, store_db
 from projections.audit.merkle import MerkleTree, TreeHeadSigner
 from projections.audit.proofs import verify_tree_head
+from projections.audit.scan import store_parts
+from projections.audit.store_part import StorePart
 from projections.audit.trail import audit_database, ensure_tables
 
 
@@ -39,20 +41,63 @@ class _Leaf:
     hash: bytes
 
 
-def _persisted(db: Database, count: int, batch: int = 20_000) -> Iterator[_Leaf]:
-    start = 0
-    while start < count:
-        rows = select(
-            db,
-            "SELECT leaf_index, seq, leaf_hash FROM audit_leaves WHERE "
-            "leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
-            (start, min(count, start + batch)),
-        )
-        for index, seq, h in rows:
-            yield _Leaf(int(index), int(seq), bytes(h))
-        if not rows:
-            return
-        start = int(rows[-1][0]) + 1
+class _Trail:
+    """The leaves the trail persisted, in leaf order, as one stream: windows of leaf indexes
+    read in turn, up to the count taken when the check began."""
+
+    def __init__(self, db: Database, count: int, window: int = 20_000) -> None:
+        self.db, self.count, self.window = db, count, window
+        self.start = 0
+        self.rows: list[tuple[Any, ...]] = []
+        self.at = 0  # rows before this one are taken
+
+    def skip(self, position: int, n: int) -> bool:
+        """Passes over ``n`` leaves at ``position`` that were already found in place, when
+        the stream stands there with nothing read ahead."""
+        if self.at < len(self.rows) or self.start != position:
+            return False
+        self.start += n
+        return True
+
+    def take(self, n: int) -> list[tuple[Any, ...]]:
+        """The next ``n`` leaves as (leaf index, seq, hash) rows; fewer once it runs dry."""
+        while len(self.rows) - self.at < n and self.start < self.count:
+            rows = select(
+                self.db,
+                "SELECT leaf_index, seq, leaf_hash FROM audit_leaves WHERE "
+                "leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+                (self.start, min(self.count, self.start + self.window)),
+            )
+            if not rows:
+                self.start = self.count
+                break
+            del self.rows[: self.at]
+            self.at = 0
+            self.rows += rows
+            self.start = int(rows[-1][0]) + 1
+        taken = self.rows[self.at : self.at + n]
+        self.at += len(taken)
+        return taken
+
+
+def _leaf(row: tuple[Any, ...] | None) -> _Leaf | None:
+    return None if row is None else _Leaf(int(row[0]), int(row[1]), bytes(row[2]))
+
+
+def _check_part(trail: _Trail, size: int, recorded: int, part: StorePart) -> tuple[int, str] | None:
+    """The first of the part's leaves (placed at ``size``) that the trail recorded otherwise."""
+    n = min(len(part.seqs), recorded - size)
+    if n <= 0 or (part.start == size and part.matched and trail.skip(size, n)):
+        return None
+    hashes = part.leaves
+    for lo in range(0, n, trail.window):
+        rows = trail.take(min(n - lo, trail.window))
+        for i in range(lo, min(n, lo + trail.window)):
+            row = rows[i - lo] if i - lo < len(rows) else None
+            bad = _leaf_mismatch(size + i, _leaf(row), part.seqs[i], hashes[32 * i : 32 * i + 32])
+            if bad is not None:
+                return bad
+    return None
 
 
 def _leaf_mismatch(
@@ -98,16 +143,20 @@ def verify_store(settings: Settings) -> VerifyReport:
     recorded = int(select(audit, "SELECT COUNT(*) FROM audit_leaves")[0][0])
 
     tree, seqs = MerkleTree(), array("q")
-    persisted = _persisted(audit, recorded)
+    trail = _Trail(audit, recorded)
     first_bad: tuple[int, str] | None = None
-    for row in iter_rows(store):
-        h = row.leaf_hash()
-        if first_bad is None and tree.size < recorded:
-            first_bad = _leaf_mismatch(tree.size, next(persisted, None), row.seq, h)
-        tree.append_hash(h)
-        seqs.append(row.seq)
+    for part in store_parts(store, audit, recorded):
+        if first_bad is None:
+            first_bad = _check_part(trail, tree.size, recorded, part)
+        if part.start == tree.size:
+            for levels in part.blocks:
+                tree.extend_levels(levels)
+        else:  # the part was folded for another place
+            tree.extend_hashes([part.leaves[i : i + 32] for i in range(0, len(part.leaves), 32)])
+        seqs.extend(part.seqs)
     if first_bad is None and tree.size < recorded:
-        first_bad = _leaf_mismatch(tree.size, next(persisted, None), None, None)
+        rows = trail.take(1)
+        first_bad = _leaf_mismatch(tree.size, _leaf(rows[0] if rows else None), None, None)
     checked = min(tree.size, recorded)
     untracked = max(0, tree.size - recorded)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -15,8 +16,10 @@ from domain.commands import ApproveRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
 from infra.settings import Settings
 from infra.sql import Database
+from projections.audit import scan
 from projections.audit.heads import TreeHeads, signing_key
 from projections.audit.leaves import events_table, read_rows, store_db
+from projections.audit.store_part import StorePart, decode
 from projections.audit.trail import AuditTrail
 from projections.audit.verify import verify_store
 from tests.support.builders import registration_body
@@ -190,3 +193,43 @@ def test_an_altered_trail_over_an_intact_store_is_told_apart(audited: Audited) -
     report = verify_store(audited.settings)
     assert not report.ok and report.first_bad_seq == victim
     assert "trail's record of this leaf was altered" in report.problem
+
+
+def delete_row(store: Database, seq: int) -> None:
+    execute(store, "DELETE FROM {table} WHERE {seq} = ?", seq)
+
+
+def zero_trail_leaf(audited: Audited, seq: int) -> None:
+    with audited.trail.db.transaction() as cur:
+        cur.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE seq = ?", (bytes(32), seq))
+
+
+# With the store scanned in two parts, leaves 0-1 in the helper process, 2- in this one.
+TAMPERING: dict[str, Callable[[Audited], None]] = {
+    "untouched": lambda a: None,
+    "byte changed in the helper's part": lambda a: flip_a_byte(a.store, a.seqs[0]),
+    "byte changed in this process's part": lambda a: flip_a_byte(a.store, a.seqs[-2]),
+    "row deleted from the helper's part": lambda a: delete_row(a.store, a.seqs[1]),
+    "last row deleted": lambda a: delete_row(a.store, a.seqs[-1]),
+    "rows swapped across the parts": lambda a: swap_rows(a.store, a.seqs[1], a.seqs[4]),
+    "trail leaf altered in this process's part": lambda a: zero_trail_leaf(a, a.seqs[3]),
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERING)
+def test_a_store_scanned_with_a_helper_process_gets_the_same_report(
+    audited: Audited, tampering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if audited.store.is_postgres:
+        pytest.skip("the helper process scans SQLite stores only")
+    TAMPERING[tampering](audited)
+    alone = verify_store(audited.settings)
+    monkeypatch.setattr(scan, "HELPER_MIN_ROWS", 1)
+    monkeypatch.setattr(scan, "ALIGN", 1)
+    answers: list[StorePart] = []
+    monkeypatch.setattr(scan, "decode", lambda data: answers.append(decode(data)) or answers[-1])
+    assert verify_store(audited.settings) == alone
+    assert len(answers) == 1 and answers[0].start == 0  # the helper scanned the older part
+    monkeypatch.setattr(scan, "_HELPER", "raise SystemExit(3)")  # this process scans it all
+    assert verify_store(audited.settings) == alone
+    assert alone.ok == (tampering == "untouched")

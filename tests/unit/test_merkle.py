@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from projections.audit.leaf_hashes import levels
 from projections.audit.merkle import MerkleTree
 from projections.audit.proofs import EMPTY_ROOT, leaf_hash, verify_consistency, verify_inclusion
 
@@ -229,3 +230,45 @@ def test_append_returns_the_leaf_index_and_stores_its_hash() -> None:
     assert [tree.append(d) for d in data(3)] == [0, 1, 2]
     assert tree.leaf_hash(1) == leaf_hash(b"event-1")
     assert len(tree) == 3
+
+
+def one_by_one(hashes: list[bytes]) -> MerkleTree:
+    tree = MerkleTree()
+    for h in hashes:
+        tree.append_hash(h)
+    return tree
+
+
+@pytest.mark.parametrize("n", [*SIZES, 100, 300])
+def test_hashes_appended_in_bulk_make_the_same_tree_as_one_by_one(n: int) -> None:
+    hashes = [leaf_hash(d) for d in data(n)]
+    for split in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+        bulk, mixed = MerkleTree(), one_by_one(hashes[:split])
+        bulk.extend_hashes(hashes[:split])
+        bulk.extend_hashes(hashes[split:])
+        mixed.extend_hashes(hashes[split:])
+        for tree in (bulk, mixed):
+            reference = one_by_one(hashes)
+            assert tree.root() == reference.root() == ref_mth(data(n))
+            for size in {1, n // 3, n // 2, n - 1} - {0}:
+                assert tree.root(size) == ref_mth(data(size))
+            for i in (0, n // 2, n - 1):
+                assert tree.inclusion_proof(i) == ref_path(i, data(n))
+            # and what later appends build on is the same
+            tree.append(b"one more")
+            reference.append(b"one more")
+            assert tree.root() == reference.root()
+            assert tree.consistency_proof(n // 2) == reference.consistency_proof(n // 2)
+
+
+def test_bulk_appends_refuse_what_is_not_a_leaf_hash_or_a_misplaced_block() -> None:
+    tree = MerkleTree()
+    with pytest.raises(ValueError):
+        tree.extend_hashes([b"short"])
+    tree.extend_hashes([leaf_hash(d) for d in data(3)])
+    four = levels([leaf_hash(d) for d in data(4)])
+    with pytest.raises(ValueError):  # a block of 4 cannot begin at leaf 3
+        tree.extend_levels(four)
+    with pytest.raises(ValueError):
+        MerkleTree().extend_levels(four[:-1])  # its top level missing
+    assert tree.root() == ref_mth(data(3))

@@ -1,0 +1,152 @@
+"""One part of the event store scanned for `kosh audit verify`: its leaf hashes, their Merkle
+levels, and whether the trail recorded the same leaves at the same places.
+
+A part is the rows with sequence numbers in (after, upto], expected to begin at leaf index
+``start``. The verdict is only a shortcut: whoever puts the parts together checks that each
+began where it was expected to, and rescans against the trail when it did not or when the
+part does not match (to name the first event concerned).
+
+Standard library only: on a large SQLite store `kosh audit verify` runs this module as a
+helper process for the older part of the store (see projections/audit/scan.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import sys
+from array import array
+from operator import itemgetter
+
+from projections.audit.leaf_hashes import blocks, hash_page
+
+TYPE_CHECKING = False  # dataclasses, typing and pathlib would double the helper's start-up
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from projections.audit.leaf_hashes import Select
+
+PAGE = 4096
+TRAIL_WINDOW = 20_000
+_HEAD = struct.Struct("<QQQQ")  # rows, start, matched, blocks
+
+
+class StorePart:
+    __slots__ = ("start", "seqs", "blocks", "matched")
+
+    def __init__(
+        self, start: int, seqs: list[int], blocks: list[list[bytes]], matched: bool
+    ) -> None:
+        self.start = start  # the leaf index the part was scanned as beginning at
+        self.seqs = seqs
+        self.blocks = blocks  # leaf_hashes.blocks of its leaf hashes at ``start``
+        self.matched = matched  # the trail holds these leaves there (as far as it counted)
+
+    @property
+    def leaves(self) -> bytes:
+        """The leaf hashes, joined."""
+        return b"".join(levels[0] for levels in self.blocks)
+
+
+def scan_part(
+    select: Select,
+    table: str,
+    seq: str,
+    postgres: bool,
+    after: int,
+    upto: int | None,
+    start: int,
+    trail: Select,
+    recorded: int,
+) -> StorePart:
+    seqs: list[int] = []
+    hashes: list[bytes] = []
+    while True:
+        page_seqs, page_hashes = hash_page(select, table, seq, postgres, after, upto, PAGE)
+        seqs += page_seqs
+        hashes += page_hashes
+        if len(page_seqs) < PAGE:
+            break
+        after = page_seqs[-1]
+    matched = trail_matches(trail, start, recorded, seqs, b"".join(hashes))
+    return StorePart(start, seqs, blocks(hashes, start), matched)
+
+
+def trail_matches(
+    trail: Select, start: int, recorded: int, seqs: Sequence[int], leaves: bytes
+) -> bool:
+    """Does the trail hold exactly these leaves at indexes start, start + 1, … (as far as the
+    ``recorded`` leaves it counted reach)?"""
+    end = min(start + len(seqs), recorded)
+    for lo in range(start, end, TRAIL_WINDOW):
+        hi = min(end, lo + TRAIL_WINDOW)
+        rows = trail(
+            "SELECT leaf_index, seq, leaf_hash FROM audit_leaves "
+            "WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+            (lo, hi),
+        )
+        i, j = lo - start, hi - start
+        if not (
+            list(map(itemgetter(0), rows)) == list(range(lo, hi))
+            and list(map(itemgetter(1), rows)) == seqs[i:j]
+            and b"".join(map(itemgetter(2), rows)) == leaves[32 * i : 32 * j]
+        ):
+            return False
+    return True
+
+
+# -- the helper process ----------------------------------------------------------------------
+def encode(part: StorePart) -> bytes:
+    out = [
+        _HEAD.pack(len(part.seqs), part.start, part.matched, len(part.blocks)),
+        array("q", part.seqs).tobytes(),
+    ]
+    for levels in part.blocks:
+        out.append(struct.pack("<Q", len(levels[0]) // 32))
+        out += levels
+    return b"".join(out)
+
+
+def decode(data: bytes) -> StorePart:
+    """What :func:`encode` wrote; ValueError when it is cut short or malformed."""
+    try:
+        count, start, matched, n_blocks = _HEAD.unpack_from(data)
+        seqs = array("q")
+        at = _HEAD.size + 8 * count
+        seqs.frombytes(data[_HEAD.size : at])
+        parts = []
+        for _ in range(n_blocks):
+            (rows,) = struct.unpack_from("<Q", data, at)
+            at += 8
+            levels = []
+            for k in range(max(1, rows.bit_length())):
+                levels.append(data[at : at + 32 * (rows >> k)])
+                at += 32 * (rows >> k)
+            parts.append(levels)
+    except struct.error as exc:
+        raise ValueError("the helper's answer is cut short") from exc
+    if at != len(data) or len(seqs) != count or sum(len(b[0]) for b in parts) != 32 * count:
+        raise ValueError("the helper's answer is cut short")
+    return StorePart(start, seqs.tolist(), parts, bool(matched))
+
+
+def main(argv: Sequence[str]) -> None:
+    """argv: store file, table, sequence column, after, upto, start, trail file, recorded."""
+    store_path, table, seq, after, upto, start, trail_path, recorded = argv
+    store, trail = (sqlite3.connect(p, timeout=30) for p in (store_path, trail_path))
+    part = scan_part(
+        lambda sql, params: store.execute(sql, params).fetchall(),
+        table,
+        seq,
+        False,
+        int(after),
+        int(upto),
+        int(start),
+        lambda sql, params: trail.execute(sql, params).fetchall(),
+        int(recorded),
+    )
+    sys.stdout.buffer.write(encode(part))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,137 @@
+"""The fast leaf hashing that `kosh audit verify` runs hashes exactly the bytes the offline
+checker defines (proofs.encode_leaf), rows edited by hand included; a scanned part of the
+store survives the trip from the helper process and tells a trail that differs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from projections.audit.leaf_hashes import LEAF_PREFIX, blocks, canonical, hash_page
+from projections.audit.merkle import MerkleTree
+from projections.audit.proofs import LEAF_MAGIC, encode_leaf, leaf_hash
+from projections.audit.store_part import decode, encode, scan_part, trail_matches
+
+STATE = '{"meta": {"actor": {"id": "registrar-7"}}, "name": "Айгерім"}'.encode()
+ROWS: list[tuple[Any, ...]] = [
+    ("28d827d251634e7387b16ffc634ca648", 1, "domain.registration:RegistrationSubmitted", STATE),
+    ("28d827d251634e7387b16ffc634ca648", 2, "domain.registration:Approved", b""),
+    ("Ωид-с-юникодом", 10**12, "a topic\nwith a newline:and colon", b"\x00\xff" * 700),
+    ("3", -5, "", b"3:x\n"),
+]
+# What a hand edit can leave in a row: other SQLite types than the store writes.
+EDITED: list[tuple[Any, ...]] = [
+    ("edited-state-as-text", 3, "t", "not bytes"),
+    ("edited-state-null", 4, "t", None),
+    ("edited-version-text", "abc", "t", b"s"),
+    ("edited-version-null", None, "t", b"s"),
+    ("edited-version-real", 2.5, "t", b"s"),
+    (b"\x01blob-id", 5, b"blob-topic", b"s"),
+    ("edited-state-int", 6, "t", 42),
+]
+
+
+def store(rows: Sequence[tuple[Any, ...]]) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB)"
+    )
+    conn.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", rows)
+    return conn
+
+
+def reference(conn: sqlite3.Connection) -> tuple[list[int], list[bytes]]:
+    """As verify hashed rows before: leaves.StoredRow, proofs.encode_leaf, proofs.leaf_hash."""
+    rows = conn.execute(
+        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+        "ORDER BY rowid"
+    ).fetchall()
+    return [r[0] for r in rows], [leaf_hash(encode_leaf(*canonical(r))) for r in rows]
+
+
+def select(conn: sqlite3.Connection) -> Any:
+    return lambda sql, params: conn.execute(sql, params).fetchall()
+
+
+def test_the_leaf_prefix_is_the_rfc6962_leaf_byte_and_the_leaf_magic() -> None:
+    assert LEAF_PREFIX == b"\x00" + LEAF_MAGIC
+
+
+@pytest.mark.parametrize("rows", [ROWS, ROWS + EDITED + ROWS], ids=["as stored", "hand-edited"])
+def test_fast_leaf_hashes_are_those_of_proofs_encode_leaf(rows: list[tuple[Any, ...]]) -> None:
+    conn = store(rows)
+    seqs, hashes = hash_page(select(conn), "stored_events", "rowid", False, 0, None, 1000)
+    assert (seqs, hashes) == reference(conn)
+    # pages and bounds cut the same sequence
+    first, _ = hash_page(select(conn), "stored_events", "rowid", False, 0, 5, 3)
+    assert first == [1, 2, 3]
+
+
+def trail_of(seqs: list[int], hashes: list[bytes]) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE audit_leaves (leaf_index BIGINT PRIMARY KEY, seq BIGINT, leaf_hash)")
+    conn.executemany(
+        "INSERT INTO audit_leaves VALUES (?, ?, ?)",
+        list(zip(range(len(seqs)), seqs, hashes, strict=True)),
+    )
+    return conn
+
+
+def test_a_part_scanned_anywhere_folds_into_the_tree_and_survives_the_pipe() -> None:
+    conn = store(ROWS * 10 + EDITED)
+    seqs, hashes = reference(conn)
+    trail = trail_of(seqs, hashes)
+    older = scan_part(select(conn), "stored_events", "rowid", False, 0, 16, 0, select(trail), 47)
+    newer = scan_part(
+        select(conn), "stored_events", "rowid", False, 16, None, 16, select(trail), 47
+    )
+    assert older.matched and newer.matched
+    assert older.seqs + newer.seqs == seqs
+    tree = MerkleTree()
+    for part in (decode(encode(older)), decode(encode(newer))):
+        for levels in part.blocks:
+            tree.extend_levels(levels)
+    reference_tree = MerkleTree()
+    reference_tree.extend_hashes(hashes)
+    assert tree.root() == reference_tree.root()
+    assert [tree.root(n) for n in range(1, 48)] == [reference_tree.root(n) for n in range(1, 48)]
+
+
+def test_a_trail_that_differs_anywhere_does_not_match() -> None:
+    conn = store(ROWS * 3)
+    seqs, hashes = reference(conn)
+    leaves = b"".join(hashes)
+    assert trail_matches(select(trail_of(seqs, hashes)), 0, 12, seqs, leaves)
+    assert trail_matches(select(trail_of(seqs, hashes)), 0, 5, seqs, leaves)  # counted 5
+    changed = trail_of(seqs, hashes)
+    changed.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE leaf_index = 7", (bytes(32),))
+    assert not trail_matches(select(changed), 0, 12, seqs, leaves)
+    renumbered = trail_of(seqs, hashes)
+    renumbered.execute("UPDATE audit_leaves SET seq = 99 WHERE leaf_index = 2")
+    assert not trail_matches(select(renumbered), 0, 12, seqs, leaves)
+    holed = trail_of(seqs, hashes)
+    holed.execute("DELETE FROM audit_leaves WHERE leaf_index = 11")
+    assert not trail_matches(select(holed), 0, 12, seqs, leaves)
+    # a part placed elsewhere is held against the leaves there
+    assert not trail_matches(select(trail_of(seqs, hashes)), 1, 12, seqs[:4], leaves[:128])
+    assert trail_matches(select(trail_of(seqs, hashes)), 4, 12, seqs[4:], leaves[128:])
+
+
+def test_a_cut_short_answer_from_the_helper_is_refused() -> None:
+    conn = store(ROWS * 3)
+    part = scan_part(
+        select(conn), "stored_events", "rowid", False, 0, None, 0, select(trail_of([], [])), 0
+    )
+    data = encode(part)
+    for cut in (0, 10, len(data) // 2, len(data) - 1):
+        with pytest.raises(ValueError):
+            decode(data[:cut])
+    assert decode(data).blocks == blocks(part_hashes(part.leaves), 0)
+
+
+def part_hashes(leaves: bytes) -> list[bytes]:
+    return [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
