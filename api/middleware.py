@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 import structlog
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.bootstrap import store_database
+from api.threads import run_in_threadpool
 from infra import metrics
 from infra.idempotency import (
     MAX_KEY_LENGTH,

@@ -10,9 +10,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from api.routes.common import kosh_of
+from api.threads import run_in_threadpool
 from projections.audit.heads import TreeHeads, key_id, signing_key
 from projections.audit.leaves import read_rows
 from projections.audit.trail import AuditTrail

@@ -10,11 +10,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from fastapi import APIRouter, HTTPException, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.bootstrap import Kosh, all_projections, store_database
 from api.routes.cases import history_entry
 from api.routes.common import kosh_of
+from api.threads import run_in_threadpool
 from domain.errors import CaseNotFound
 from infra.sql import Database
 from projections.as_of import AsOfRegisters, AsOfView, Cutoff

@@ -6,10 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.routes.common import kosh_of
 from api.schemas import CaseHistory, HistoryEntry
+from api.threads import run_in_threadpool
 from infra.publisher import event_type
 
 router = APIRouter(prefix="/cases", tags=["cases"])

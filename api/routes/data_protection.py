@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.context import command_context
 from api.routes.common import accepted, kosh_of
 from api.schemas import CommandAccepted
+from api.threads import run_in_threadpool
 
 router = APIRouter(prefix="/data-subjects", tags=["data protection"])
 

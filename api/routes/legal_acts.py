@@ -7,11 +7,11 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.context import command_context
 from api.routes.common import accepted, kosh_of
 from api.schemas import CommandAccepted
+from api.threads import run_in_threadpool
 from domain.legal_act_commands import (
     EnterPublication,
     EnterStateRegistration,

@@ -7,12 +7,12 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.context import command_context
 from api.routes.auditor import as_of_registers, cutoff_of
 from api.routes.common import accepted, kosh_of
 from api.schemas import CommandAccepted
+from api.threads import run_in_threadpool
 from domain.commands import District
 from domain.natural_growth import RecordNaturalGrowth
 from projections.monitoring import CATEGORIES, NAME, MonitoringRegister

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import get_asyncapi_html
-from starlette.concurrency import run_in_threadpool
 
 from api.routes.common import kosh_of
 from api.status import monitor_for
+from api.threads import run_in_threadpool
 from consumers.contracts import asyncapi
 from infra import metrics
 

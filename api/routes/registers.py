@@ -6,9 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from api.routes.common import kosh_of
+from api.threads import run_in_threadpool
 from domain.commands import District
 from domain.person import normalised_document
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.context import command_context
 from api.routes.common import accepted, kosh_of
 from api.schemas import CommandAccepted
+from api.threads import run_in_threadpool
 from domain.commands import (
     ApproveRegistration,
     CorrectRegistration,

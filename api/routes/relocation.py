@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.context import command_context
 from api.routes.common import accepted, kosh_of
 from api.schemas import CommandAccepted
+from api.threads import run_in_threadpool
 from domain.relocation_commands import (
     ApplyForRelocation,
     ApproveRelocation,

@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.routes.common import kosh_of
+from api.threads import run_in_threadpool
 from domain.territory import Territory
 from projections.territories import TerritoryRegister
 
