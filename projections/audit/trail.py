@@ -17,13 +17,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import string
 import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from infra.settings import Settings
 from infra.sql import Database
+from projections.audit.leaf_hashes import canonical_hash
 from projections.audit.leaves import READ_BATCH, StoredRow, read_rows, select, store_db
 from projections.audit.merkle import MerkleTree
 
@@ -95,17 +99,30 @@ def ensure_tables(db: Database) -> None:
 
 def case_key(originator_id: str) -> str:
     """Case ids are kept in the dashed UUID form whatever spelling the store uses."""
+    if len(originator_id) == 32 and not originator_id.strip(_LOWER_HEX):  # SQLite's spelling
+        h = originator_id
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     try:
         return str(uuid.UUID(originator_id))
     except ValueError:
         return originator_id
 
 
+_LOWER_HEX = string.digits + "abcdef"
+
+
+def _json(state: bytes) -> Any:
+    try:
+        return orjson.loads(state)
+    except orjson.JSONDecodeError:  # what orjson refuses (NaN, huge integers) json may read
+        return json.loads(state)
+
+
 def trail_record(row: StoredRow, leaf_index: int) -> tuple[Any, ...]:
     """Who, when, under which act: read from the event's own metadata (plain JSON, never
     sealed). A state that is not JSON still gets its leaf; its facts stay empty."""
     try:
-        state = json.loads(row.state)
+        state = _json(row.state)
     except ValueError:
         state = {}
     state = state if isinstance(state, dict) else {}
@@ -206,7 +223,10 @@ class AuditTrail:
                 appended += self._append(rows)
 
     def _append(self, rows: Sequence[StoredRow]) -> int:
-        hashes = [r.leaf_hash() for r in rows]
+        hashes = [
+            canonical_hash(r.seq, r.originator_id, r.originator_version, r.topic, r.state)
+            for r in rows
+        ]
         first = self.tree.size
         try:
             with self.db.transaction() as cur:
@@ -231,8 +251,7 @@ class AuditTrail:
                 raise
             self.sync()
             return 0
-        for h in hashes:
-            self.tree.append_hash(h)
+        self.tree.extend_hashes(hashes)
         self.last_seq = rows[-1].seq
         return len(rows)
 

@@ -1,10 +1,12 @@
 """The fast leaf hashing that `kosh audit verify` runs hashes exactly the bytes the offline
 checker defines (proofs.encode_leaf), rows edited by hand included; a scanned part of the
-store survives the trip from the helper process and tells a trail that differs."""
+store survives the trip from the helper process and tells a trail that differs; the trail's
+quick spelling of case ids is uuid's."""
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +16,7 @@ from projections.audit.leaf_hashes import LEAF_PREFIX, blocks, canonical, hash_p
 from projections.audit.merkle import MerkleTree
 from projections.audit.proofs import LEAF_MAGIC, encode_leaf, leaf_hash
 from projections.audit.store_part import decode, encode, scan_part, trail_matches
+from projections.audit.trail import case_key
 
 STATE = '{"meta": {"actor": {"id": "registrar-7"}}, "name": "Айгерім"}'.encode()
 ROWS: list[tuple[Any, ...]] = [
@@ -135,3 +138,22 @@ def test_a_cut_short_answer_from_the_helper_is_refused() -> None:
 
 def part_hashes(leaves: bytes) -> list[bytes]:
     return [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "28d827d251634e7387b16ffc634ca648",
+        "28D827D251634E7387B16FFC634CA648",
+        "28d827d2-5163-4e73-87b1-6ffc634ca648",
+        "{28d827d2-5163-4e73-87b1-6ffc634ca648}",
+        "not-a-uuid",
+        "28d827d251634e7387b16ffc634ca64g",
+    ],
+)
+def test_case_ids_in_the_trail_are_spelled_as_uuid_spells_them(spelling: str) -> None:
+    try:
+        expected = str(uuid.UUID(spelling))
+    except ValueError:
+        expected = spelling
+    assert case_key(spelling) == expected
