@@ -19,7 +19,7 @@ from projections.audit.leaves import events_table, no_table, select
 from projections.audit.store_part import StorePart, decode, scan_part
 
 HELPER_MIN_ROWS = 20_000  # below this, starting a process costs more than it saves
-HELPER_SHARE = 0.45  # of the rows: the helper also pays for starting up
+HELPER_SHARE = 0.5  # of the rows: it pays for starting up, this process for the rest of verify
 # The newer part begins at a multiple of this, so it folds its own Merkle subtrees.
 ALIGN = 1024
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding the projections package
@@ -96,14 +96,16 @@ def _split(store: Database, audit: Database, recorded: int) -> tuple[int, int] |
     if store.is_postgres or store.sqlite_path is None or audit.sqlite_path is None:
         return None
     table, seq = events_table(store)
-    try:
-        total = int(select(store, f"SELECT COUNT(*) FROM {table}")[0][0])
+    try:  # the highest number counts the rows closely enough (SQLite numbers them densely)
+        total = select(store, f"SELECT MAX({seq}) FROM {table}")[0][0]
     except Exception as exc:
         if no_table(exc):
             return None
         raise
+    if not isinstance(total, int) or total < HELPER_MIN_ROWS:
+        return None
     start = int(total * HELPER_SHARE) // ALIGN * ALIGN
-    if total < HELPER_MIN_ROWS or start == 0:
+    if start == 0:
         return None
     # Where the trail put that leaf, else where the store holds it now (slower to find). Either
     # way the parts cover the store; a part that does not begin where expected is rescanned.
