@@ -21,14 +21,14 @@ one, so each caller gets exactly the error (or success) it would have had alone.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from infra.sql import sqlite_writer_lock
 
 # Bounds the time one writer spends on others' behalf and the size of one transaction.
 MAX_BATCH = 256
@@ -153,32 +153,9 @@ def _insert_alone(recorder: Any, stored: Sequence[StoredEvent]) -> Result:
         return exc
 
 
-class _FileLock:
-    """An exclusive lock on a file beside the SQLite database, held while a batch is
-    written. Writers in other processes (several API workers, the intake) then queue in
-    the kernel and wake the moment it is free, instead of SQLite's busy handler, which
-    sleeps 1, 2, 5, 10… ms between tries and so turns each collision into a stall."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def __enter__(self) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._fd is not None
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-
 def _writer_file_lock(recorder: Any) -> Any:
     pool = getattr(getattr(recorder, "datastore", None), "pool", None)
-    name = str(getattr(pool, "db_name", "") or "")
-    if not name or ":memory:" in name or "mode=memory" in name:
-        return contextlib.nullcontext()
-    return _FileLock(name + ".writer-lock")
+    return sqlite_writer_lock(getattr(pool, "db_name", None))
 
 
 def _is_postgres(recorder: Any) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -10,6 +13,63 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+class SQLiteWriterLock:
+    """The right to write one SQLite file, shared by every Kosh writer of it.
+
+    SQLite lets one connection write at a time; the others retry in its busy handler,
+    which sleeps 1, 2, 5, 10… ms between tries, so under load each collision stalls a
+    writer for milliseconds (the publisher saving its position behind a stream of
+    commands, for one). Writers that take this lock first queue instead: threads of a
+    process on a lock, processes on an exclusive `flock` of a file beside the database,
+    and each wakes the moment the previous writer is done. Re-entrant on a thread."""
+
+    _by_path: dict[str, SQLiteWriterLock] = {}
+    _registry_lock = threading.Lock()
+
+    @classmethod
+    def for_database(cls, path: str) -> SQLiteWriterLock:
+        with cls._registry_lock:
+            if path not in cls._by_path:
+                cls._by_path[path] = cls(path + ".writer-lock")
+            return cls._by_path[path]
+
+    def __init__(self, lock_path: str) -> None:
+        self.lock_path = lock_path
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._depth == 0:
+                if self._fd is None or self._pid != os.getpid():  # a forked child: own fd
+                    self._fd, self._pid = os.open(self.lock_path, os.O_RDWR | os.O_CREAT,
+                                                  0o600), os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+def sqlite_writer_lock(path: str | Path | None) -> Any:
+    """The writer lock of a database file; none for memory databases."""
+    name = str(path or "")
+    if not name or ":memory:" in name or "mode=memory" in name:
+        return contextlib.nullcontext()
+    return SQLiteWriterLock.for_database(os.path.abspath(name))
 
 
 class Database:
@@ -27,8 +87,10 @@ class Database:
         self._local = threading.local()
         self._idle: list[Any] = []
         self._idle_lock = threading.Lock()
+        self._writer_lock: Any = contextlib.nullcontext()
         if not self.is_postgres and sqlite_path is not None:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer_lock = sqlite_writer_lock(sqlite_path)
 
     def _connect(self) -> Any:
         if self.is_postgres:
@@ -90,6 +152,15 @@ class Database:
 
     @contextmanager
     def _transaction(self) -> Iterator[Cursor]:
+        if self.is_postgres:
+            with self._open_transaction() as cur:
+                yield cur
+            return
+        with self._writer_lock, self._open_transaction() as cur:
+            yield cur
+
+    @contextmanager
+    def _open_transaction(self) -> Iterator[Cursor]:
         conn = self.connection()
         cur = Cursor(conn.cursor(), self.is_postgres, self.schema)
         try:
@@ -116,6 +187,10 @@ class Database:
                 pass
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if not self.is_postgres:
+            # A read: in WAL mode one statement sees one committed state, and taking
+            # the write lock (BEGIN IMMEDIATE) for it would queue readers behind writers.
+            return list(self.connection().execute(sql, tuple(params)).fetchall())
         with self.transaction() as cur:
             cur.execute(sql, params)
             return cur.fetchall()

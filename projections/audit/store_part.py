@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from projections.audit.leaf_hashes import Select
 
 PAGE = 4096
+CHUNK = 16 * PAGE
 TRAIL_WINDOW = 20_000
 _HEAD = struct.Struct("<QQQQ")  # rows, start, matched, blocks
 
@@ -35,7 +36,7 @@ class StorePart:
     __slots__ = ("start", "seqs", "blocks", "matched")
 
     def __init__(
-        self, start: int, seqs: list[int], blocks: list[list[bytes]], matched: bool
+        self, start: int, seqs: array[int], blocks: list[list[bytes]], matched: bool
     ) -> None:
         self.start = start  # the leaf index the part was scanned as beginning at
         self.seqs = seqs
@@ -59,17 +60,25 @@ def scan_part(
     trail: Select,
     recorded: int,
 ) -> StorePart:
-    seqs: list[int] = []
-    hashes: list[bytes] = []
+    """A chunk at a time, so that only folded levels (64 bytes a leaf) are kept."""
+    part = StorePart(start, array("q"), [], True)
     while True:
-        page_seqs, page_hashes = hash_page(select, table, seq, postgres, after, upto, PAGE)
-        seqs += page_seqs
-        hashes += page_hashes
-        if len(page_seqs) < PAGE:
-            break
-        after = page_seqs[-1]
-    matched = trail_matches(trail, start, recorded, seqs, b"".join(hashes))
-    return StorePart(start, seqs, blocks(hashes, start), matched)
+        seqs: list[int] = []
+        hashes: list[bytes] = []
+        while len(seqs) < CHUNK:
+            page_seqs, page_hashes = hash_page(select, table, seq, postgres, after, upto, PAGE)
+            seqs += page_seqs
+            hashes += page_hashes
+            if len(page_seqs) < PAGE:
+                break
+            after = page_seqs[-1]
+        at = start + len(part.seqs)
+        if part.matched:
+            part.matched = trail_matches(trail, at, recorded, seqs, b"".join(hashes))
+        part.blocks += blocks(hashes, at)
+        part.seqs.extend(seqs)
+        if len(seqs) < CHUNK:
+            return part
 
 
 def trail_matches(
@@ -99,7 +108,7 @@ def trail_matches(
 def encode(part: StorePart) -> bytes:
     out = [
         _HEAD.pack(len(part.seqs), part.start, part.matched, len(part.blocks)),
-        array("q", part.seqs).tobytes(),
+        part.seqs.tobytes(),
     ]
     for levels in part.blocks:
         out.append(struct.pack("<Q", len(levels[0]) // 32))
@@ -127,7 +136,7 @@ def decode(data: bytes) -> StorePart:
         raise ValueError("the helper's answer is cut short") from exc
     if at != len(data) or len(seqs) != count or sum(len(b[0]) for b in parts) != 32 * count:
         raise ValueError("the helper's answer is cut short")
-    return StorePart(start, seqs.tolist(), parts, bool(matched))
+    return StorePart(start, seqs, parts, bool(matched))
 
 
 def main(argv: Sequence[str]) -> None:

@@ -93,7 +93,7 @@ def test_a_part_scanned_anywhere_folds_into_the_tree_and_survives_the_pipe() -> 
         select(conn), "stored_events", "rowid", False, 16, None, 16, select(trail), 47
     )
     assert older.matched and newer.matched
-    assert older.seqs + newer.seqs == seqs
+    assert (older.seqs + newer.seqs).tolist() == seqs
     tree = MerkleTree()
     for part in (decode(encode(older)), decode(encode(newer))):
         for levels in part.blocks:
