@@ -6,10 +6,10 @@ committed wait for it to finish and are then committed together by one of them. 
 waits for a timer: an idle store commits a lone command at once, and batches grow only
 as fast as commands queue up behind a commit.
 
-On SQLite the writer also encodes the batch's events: sealing personal data may create
-a data subject's key in the same database file, and one writer per process doing all of
-it in turn is far cheaper than threads queueing on SQLite's file lock, whose busy
-handler sleeps a millisecond or more per collision.
+On SQLite the writer also encodes the batch's events, and what sealing their personal
+data needs stored (a new data subject's key, an aggregate's link to its subject) goes
+into the same transaction as the events: one commit for all of it, and a key is never
+committed without the events that use it, nor events without their key.
 
 Each command stays atomic and keeps its own optimistic concurrency: its events go in
 under a savepoint of their own, so a version conflict (another command changed the
@@ -29,6 +29,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from infra.sql import sqlite_writer_lock
+from infra.subject_keys import KeyRace, KeyWrites, SubjectKeyStore
 
 # Bounds the time one writer spends on others' behalf and the size of one transaction.
 MAX_BATCH = 256
@@ -50,6 +51,7 @@ class _Pending:
     events: Sequence[Any]
     encode: Encode
     stored: Sequence[StoredEvent] = ()
+    writes: KeyWrites | None = None
     # Released exactly once, by the writer that wakes this command: a bare lock costs a
     # fraction of an Event's condition variable, which with many threads was a sixth of
     # the write path's CPU.
@@ -61,12 +63,15 @@ class _Pending:
 class CommandBatcher:
     """Serialises the store's writers of one process into batches (leader/follower)."""
 
-    def __init__(self, recorder: Any, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, recorder: Any, max_batch: int = MAX_BATCH, keys: SubjectKeyStore | None = None
+    ) -> None:
         self.recorder = recorder
         self.max_batch = max_batch
         postgres = _is_postgres(recorder)
-        self._write_batch: Callable[[list[Sequence[StoredEvent]]], list[Result]] = (
-            _postgres_writer(recorder) if postgres else _sqlite_writer(recorder)
+        self.keys = None if postgres else keys
+        self._write_batch: Callable[[list[_Pending]], list[Result]] = (
+            _postgres_writer(recorder) if postgres else _sqlite_writer(recorder, self.keys)
         )
         self.encode_in_writer = not postgres
         self._between_processes = (
@@ -128,22 +133,42 @@ class CommandBatcher:
         if self.encode_in_writer:
             for i, pending in enumerate(batch):
                 try:
-                    pending.stored = [pending.encode(e) for e in pending.events]
+                    self._encode(pending)
                 except Exception as exc:  # noqa: BLE001 - that command's own error
                     results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
         with self._between_processes:
-            if len(todo) == 1:  # alone: exactly the library's own path
+            if len(todo) == 1 and self.keys is None:  # alone: exactly the library's own path
                 results[todo[0]] = _insert_alone(self.recorder, batch[todo[0]].stored)
             elif todo:
                 try:
-                    written = self._write_batch([batch[i].stored for i in todo])
+                    written = self._write_batch([batch[i] for i in todo])
                 except Exception:  # noqa: BLE001 - retried one by one, each its own error
-                    written = [_insert_alone(self.recorder, batch[i].stored) for i in todo]
+                    written = [self._write_alone(batch[i]) for i in todo]
                 for i, result in zip(todo, written, strict=True):
                     results[i] = result
+        if self.keys is not None:
+            for pending, result in zip(batch, results, strict=True):
+                if pending.writes and not isinstance(result, BaseException):
+                    self.keys.committed(pending.writes)
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
+
+    def _encode(self, pending: _Pending) -> None:
+        if self.keys is None:
+            pending.stored = [pending.encode(e) for e in pending.events]
+            return
+        with self.keys.deferring() as writes:
+            pending.stored = [pending.encode(e) for e in pending.events]
+        pending.writes = writes
+
+    def _write_alone(self, pending: _Pending) -> Result:
+        if self.keys is None:
+            return _insert_alone(self.recorder, pending.stored)
+        try:
+            return self._write_batch([pending])[0]
+        except Exception as exc:  # noqa: BLE001 - handed to the command's own caller
+            return exc
 
 
 def _insert_alone(recorder: Any, stored: Sequence[StoredEvent]) -> Result:
@@ -162,28 +187,49 @@ def _is_postgres(recorder: Any) -> bool:
     return type(recorder).__module__.startswith("eventsourcing.postgres")
 
 
-def _sqlite_writer(recorder: Any) -> Callable[[list[Sequence[StoredEvent]]], list[Result]]:
+def _sqlite_writer(
+    recorder: Any, keys: SubjectKeyStore | None
+) -> Callable[[list[_Pending]], list[Result]]:
     import sqlite3
 
-    def write(batch: list[Sequence[StoredEvent]]) -> list[Result]:
-        results: list[Result] = []
-        with recorder.datastore.transaction(commit=True) as cur:
-            for stored in batch:
-                cur.execute("SAVEPOINT kosh_command")
-                try:
-                    ids = recorder._insert_events(cur, stored)
-                except sqlite3.IntegrityError as exc:
-                    cur.execute("ROLLBACK TO SAVEPOINT kosh_command")
-                    results.append(IntegrityError(exc))
-                else:
-                    results.append(list(ids))
+    from infra.subject_keys import SubjectErased
+
+    def insert(cur: Any, pending: _Pending) -> Result:
+        for resealed in (False, True):
+            cur.execute("SAVEPOINT kosh_command")
+            try:
+                if keys is not None and pending.writes:
+                    keys.store_with_events(cur, pending.writes)
+                ids = recorder._insert_events(cur, pending.stored)
+            except sqlite3.IntegrityError as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT kosh_command")
+                return IntegrityError(exc)
+            except SubjectErased as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT kosh_command")
+                return exc
+            except KeyRace:
+                # Another process made this subject's key first: seal again with it.
+                cur.execute("ROLLBACK TO SAVEPOINT kosh_command")
+                if resealed:
+                    raise
+                assert keys is not None
+                with keys.deferring() as writes:
+                    pending.stored = [pending.encode(e) for e in pending.events]
+                pending.writes = writes
+                continue
+            finally:
                 cur.execute("RELEASE SAVEPOINT kosh_command")
-        return results
+            return list(ids)
+        raise AssertionError("unreachable")
+
+    def write(batch: list[_Pending]) -> list[Result]:
+        with recorder.datastore.transaction(commit=True) as cur:
+            return [insert(cur, pending) for pending in batch]
 
     return write
 
 
-def _postgres_writer(recorder: Any) -> Callable[[list[Sequence[StoredEvent]]], list[Result]]:
+def _postgres_writer(recorder: Any) -> Callable[[list[_Pending]], list[Result]]:
     import psycopg
 
     def rows(stored: Sequence[StoredEvent]) -> list[Any]:
@@ -198,7 +244,8 @@ def _postgres_writer(recorder: Any) -> Callable[[list[Sequence[StoredEvent]]], l
         cur.execute(recorder.insert_events_statement, (rows(stored),))
         return [r["notification_id"] for r in cur.fetchall()]
 
-    def write(batch: list[Sequence[StoredEvent]]) -> list[Result]:
+    def write(pendings: list[_Pending]) -> list[Result]:
+        batch = [p.stored for p in pendings]
         with recorder.datastore.get_connection() as conn:
             try:
                 # Conflicts are rare: first the whole batch as one statement.

@@ -7,6 +7,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from domain.errors import InvalidTransition
 from infra.sql import Database
@@ -32,6 +36,27 @@ class SubjectErased(InvalidTransition):
 
     code = "subject_erased"
 
+    @classmethod
+    def of(cls, subject_id: str) -> SubjectErased:
+        return cls(f"data subject {subject_id} was erased; nothing new is recorded")
+
+
+@dataclass
+class KeyWrites:
+    """What sealing one command's events needs stored with them: keys created for new
+    subjects (not yet known to be committed) and aggregates' links to their subject."""
+
+    keys: dict[str, bytes] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.links)
+
+
+class KeyRace(Exception):
+    """Another process stored a different key for a subject first: the command's events
+    must be sealed again, with that key."""
+
 
 class SubjectKeyStore:
     def __init__(self, db: Database) -> None:
@@ -42,7 +67,76 @@ class SubjectKeyStore:
             cur.execute(_LINKS_DDL)
         self._links: dict[str, str] = {}
         self._cache: dict[str, tuple[bytes | None, float]] = {}
+        # Keys this process made whose insert has not been seen to commit: every command
+        # sealing with one stores it too, so whichever commits first stores it.
+        self._unconfirmed: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- writes that travel with the events (group commit on SQLite) --------------------
+    @contextmanager
+    def deferring(self) -> Iterator[KeyWrites]:
+        """While sealing one command's events on this thread: new keys and links are
+        collected, for the store to insert in the events' own transaction."""
+        writes = KeyWrites()
+        self._local.writes = writes
+        try:
+            yield writes
+        finally:
+            self._local.writes = None
+
+    def store_with_events(self, cur: Any, writes: KeyWrites) -> None:
+        """Inside the events' transaction (raw sqlite3 cursor, holding the write lock).
+        Raises SubjectErased, or KeyRace when a subject's key is not the one used."""
+        cur = getattr(cur, "sqlite_cursor", cur)  # the library's wrapper hides rowcount
+        for subject_id, key in writes.keys.items():
+            cur.execute(
+                "INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (subject_id) DO NOTHING",
+                (subject_id, key, time.time()),
+            )
+            if cur.rowcount == 1:
+                continue
+            cur.execute("SELECT aes_key, erased_at FROM kosh_subject_keys WHERE subject_id = ?",
+                        (subject_id,))
+            stored, erased_at = cur.fetchone()
+            if erased_at is not None:
+                raise SubjectErased.of(subject_id)
+            if bytes(stored) != key:
+                with self._lock:
+                    self._unconfirmed.pop(subject_id, None)
+                self._remember(subject_id, bytes(stored))
+                raise KeyRace(subject_id)
+        if writes.links:
+            cur.executemany("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
+                            "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING",
+                            list(writes.links.items()))
+
+    def committed(self, writes: KeyWrites) -> None:
+        for subject_id, key in writes.keys.items():
+            with self._lock:
+                if self._unconfirmed.get(subject_id) == key:
+                    del self._unconfirmed[subject_id]
+            self._remember(subject_id, key)
+        self._links.update(writes.links)
+
+    def _deferred_key(self, writes: KeyWrites, subject_id: str) -> bytes:
+        with self._lock:
+            key = self._unconfirmed.get(subject_id)
+        if key is None:
+            rows = self.db.query(
+                "SELECT aes_key, erased_at FROM kosh_subject_keys WHERE subject_id = ?",
+                (subject_id,))
+            if rows and rows[0][1] is not None:
+                raise SubjectErased.of(subject_id)
+            if rows:
+                key = bytes(rows[0][0])
+                self._remember(subject_id, key)
+                return key
+            with self._lock:
+                key = self._unconfirmed.setdefault(subject_id, os.urandom(32))
+        writes.keys[subject_id] = key
+        return key
 
     def _cached(self, subject_id: str) -> tuple[bytes | None, bool]:
         with self._lock:
@@ -60,6 +154,9 @@ class SubjectKeyStore:
         key, hit = self._cached(subject_id)
         if hit and key is not None:
             return key
+        writes: KeyWrites | None = getattr(self._local, "writes", None)
+        if writes is not None:
+            return self._deferred_key(writes, subject_id)
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) VALUES (?, ?, ?)"
@@ -71,7 +168,7 @@ class SubjectKeyStore:
             row = cur.fetchone()
         assert row is not None
         if row[1] is not None:
-            raise SubjectErased(f"data subject {subject_id} was erased; nothing new is recorded")
+            raise SubjectErased.of(subject_id)
         key = bytes(row[0])
         self._remember(subject_id, key)
         return key
@@ -92,6 +189,10 @@ class SubjectKeyStore:
         names no IIN) are sealed under the same subject."""
         if self._links.get(originator_id) == subject_id:
             return
+        writes: KeyWrites | None = getattr(self._local, "writes", None)
+        if writes is not None:
+            writes.links[originator_id] = subject_id
+            return
         with self.db.transaction() as cur:
             cur.execute("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
                         "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING",
@@ -99,6 +200,9 @@ class SubjectKeyStore:
         self._links[originator_id] = subject_id
 
     def subject_of(self, originator_id: str) -> str | None:
+        writes: KeyWrites | None = getattr(self._local, "writes", None)
+        if writes is not None and originator_id in writes.links:
+            return writes.links[originator_id]
         if originator_id in self._links:
             return self._links[originator_id]
         rows = self.db.query("SELECT subject_id FROM kosh_subject_aggregates "

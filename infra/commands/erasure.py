@@ -39,6 +39,7 @@ class ErasureCommands(ServiceBase):
                                          meta=ctx.meta(basis)))
         except IntegrityError:
             outcome = None  # recorded before; finish the key deletion below if it was cut off
+        self.decisions.clear()  # they hold the subject's personal data in clear
         mapper = self.mapper
         erased_now = (mapper.sealer.keys.erase(subject_id)
                       if isinstance(mapper, SealingMapper) else False)

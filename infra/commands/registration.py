@@ -29,7 +29,7 @@ from domain.commands import (
     SubmitRegistration,
 )
 from domain.context import CommandContext
-from domain.errors import InvalidTransition, InvalidValue
+from domain.errors import DomainError, InvalidTransition, InvalidValue
 from domain.housing import check_area_norm
 from domain.person import Person, person_id
 from domain.registration import DeregistrationReason, RegistrationCase
@@ -187,7 +187,7 @@ class RegistrationCommands(ServiceBase):
     # -- loading ---------------------------------------------------------------------
     def _find(self, aggregate_id: UUID, kind: type[Any]) -> Any:
         try:
-            found = self.repository.get(aggregate_id)
+            found = self._read(aggregate_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, kind) else None
@@ -206,11 +206,21 @@ class RegistrationCommands(ServiceBase):
         return loaded[aid]
 
     def _decide(self, decide: Callable[[], Sequence[Any]], what: str) -> Outcome:
+        """The first attempt borrows what this process saved last (see DecisionCache);
+        a conflict, or a refusal met on borrowed state, is decided again on fresh reads."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            borrowing = attempt == 1
+            self.decisions.lending = borrowing
             try:
                 return self._save(*decide())
             except (RecordConflictError, _StaleRead):
-                time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+                if not borrowing:
+                    time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+            except DomainError:
+                if not (borrowing and self.decisions.borrowed):
+                    raise
+            finally:
+                self.decisions.lending = False
         raise RegistrationBusy(f"{what} met {MAX_ATTEMPTS} concurrent changes in a row; try again")
 
 
