@@ -14,8 +14,8 @@ import pytest
 
 from domain.commands import ApproveRegistration, Deregister, RefuseRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
-from domain.errors import InvalidTransition, RuleViolation
 from domain.erasure import subject_of
+from domain.errors import InvalidTransition, RuleViolation
 from infra.application import KoshApplication
 from infra.settings import Settings
 from tests.support.builders import registration_body
