@@ -120,6 +120,9 @@ class LegalActRegistry:
 
     def __init__(self, acts: Iterable[ActFacts] = SEED_ACTS) -> None:
         self._acts = {a.act_id: a for a in acts}
+        # A registry never changes (a new act makes a new registry), and every command
+        # asks about its effective date, mostly today: answers are kept per date.
+        self._bases: dict[tuple[str, dt.date], LegalBasis | tuple[str, str]] = {}
 
     def acts(self) -> list[ActFacts]:
         return list(self._acts.values())
@@ -162,10 +165,24 @@ class LegalActRegistry:
 
     def basis(self, clause: str, on: dt.date) -> LegalBasis:
         """The legal basis for applying `clause` on `on`, or a refusal saying why not."""
-        act = self.rules_in_force(on)
+        found = self._bases.get((clause, on))
+        if found is None:
+            if len(self._bases) > 4096:
+                self._bases.clear()
+            found = self._bases[(clause, on)] = self._basis(clause, on)
+        if isinstance(found, tuple):
+            raise NotInForce(*found)
+        return found
+
+    def _basis(self, clause: str, on: dt.date) -> LegalBasis | tuple[str, str]:
+        """The basis, or the refusal's clause and message."""
+        try:
+            act = self.rules_in_force(on)
+        except NotInForce as refusal:
+            return refusal.clause, str(refusal).removeprefix(f"{refusal.clause}: ")
         if clause not in act.clauses:
-            raise NotInForce(
-                clause, f"clause {clause} is not part of the Rules in force on {on} ({act.title})"
+            return clause, (
+                f"clause {clause} is not part of the Rules in force on {on} ({act.title})"
             )
         return LegalBasis(act_id=act.act_id, act_title=act.title, clause=clause)
 

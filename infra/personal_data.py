@@ -26,6 +26,10 @@ SUBJECT = "$subject"
 FIELDS = "$fields"
 _MARKERS = frozenset({"$sealed", "$subject", "$fields"})
 _SEALED_MARK = orjson.dumps(SEALED)
+# A personal field is a key, so its quoted name is in the encoded bytes. Most events
+# (decisions, counters, ids) name none and skip the sealing walk; a value that merely
+# spells a name only costs the walk.
+_PERSONAL_NAMES = tuple(orjson.dumps(name) for name in sorted(PERSONAL_FIELDS))
 
 
 def _first_identity(value: Any) -> str | None:
@@ -132,11 +136,14 @@ class SealingMapper(Mapper[Any]):
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
+        encoded = self.transcoder.encode(state)
+        if any(name in encoded for name in _PERSONAL_NAMES):
+            encoded = self.transcoder.encode(self.sealer.seal(str(originator_id), state))
         return StoredEvent(
             originator_id=originator_id,
             originator_version=originator_version,
             topic=get_topic(type(domain_event)),
-            state=self.transcoder.encode(self.sealer.seal(str(originator_id), state)),
+            state=encoded,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
