@@ -146,6 +146,12 @@ class MonitoringProjection:
             "NaturalGrowthFigure.Revised": self._natural_growth,
         }
 
+    def rebuilder(self) -> Any:
+        """Applies a rebuild's batches through write-back caches (same rows)."""
+        from projections.monitoring_rebuild import MonitoringRebuild
+
+        return MonitoringRebuild(self)
+
     def apply(self, cur: Cursor, seq: int, event: Any) -> None:
         kind = type(event).__qualname__
         handler = self._handlers.get(kind)

@@ -132,6 +132,8 @@ class RebuildResult:
     last_seq: int = 0
     # Events a projection could not apply (only when tolerated, in as-of reads): seq → error.
     skipped: dict[int, str] = field(default_factory=dict)
+    # The sequence numbers read, as runs [first, last] of consecutive ones.
+    runs: list[list[int]] = field(default_factory=list)
 
 
 def table_names(projection: Projection) -> list[str]:
@@ -165,37 +167,79 @@ def rebuild(
                 "seq BIGINT NOT NULL, PRIMARY KEY (projection, seq)) WITHOUT ROWID"
             )
     Projector(db, projections)  # creates the tables
-    if record_applied:
-        with db.transaction() as cur:
-            cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS replay_seqs (seq BIGINT PRIMARY KEY)")
-            cur.execute("DELETE FROM replay_seqs")
     result = RebuildResult()
+    plan = [_Plan(p, tolerate_errors) for p in projections]
     pending: list[Delivered] = []
     for delivered in events:
         pending.append(delivered)
         if len(pending) >= batch:
-            _flush(db, projections, pending, result, record_applied, tolerate_errors)
+            _flush(db, plan, pending, result)
             pending = []
             if progress:
                 progress(result.applied, result.last_seq)
     if pending:
-        _flush(db, projections, pending, result, record_applied, tolerate_errors)
+        _flush(db, plan, pending, result)
     if record_applied:
-        _record_applied(db, projections)
+        _record_applied(db, projections, result.runs)
     if progress:
         progress(result.applied, result.last_seq)
     return result
 
 
-def _record_applied(db: Database, projections: Sequence[Projection]) -> None:
-    """The projector's bookkeeping for every replayed event, written by the database in
-    one statement per projection rather than row by row from Python."""
+class _Plan:
+    """How a rebuild feeds one projection: only the events of the classes it `handles`,
+    and through its `rebuilder()` (write-back caches, a batch at a time) when it has one.
+    Tolerating errors needs each event applied on its own (a savepoint each)."""
+
+    def __init__(self, projection: Projection, tolerate: bool) -> None:
+        self.projection = projection
+        self.tolerate = tolerate
+        make = getattr(projection, "rebuilder", None)
+        self.applier = make() if make is not None and not tolerate else None
+        handles = getattr(projection, "handles", None)
+        self.prefixes = tuple(handles) if handles is not None else None
+        self._takes: dict[type, bool] = {}
+
+    def events(self, batch: Sequence[Delivered]) -> list[Delivered]:
+        takes, out = self._takes, []
+        for d in batch:
+            if d.event is None:
+                continue  # no register reads it (StoreReader.events' `wanted`)
+            kind = type(d.event)
+            hit = takes.get(kind)
+            if hit is None:
+                hit = takes[kind] = self.prefixes is None or kind.__qualname__.startswith(
+                    self.prefixes)
+            if hit:
+                out.append(d)
+        return out
+
+    def apply(self, cur: Cursor, batch: Sequence[Delivered], result: RebuildResult) -> None:
+        mine = self.events(batch)
+        if self.applier is not None:
+            self.applier.prefetch(cur, [d.event for d in mine])
+            for d in mine:
+                self.applier.apply(cur, d.seq, d.event)
+            self.applier.flush(cur)
+        elif self.tolerate:
+            for d in mine:
+                _apply_guarded(cur, self.projection, d, result)
+        else:
+            for d in mine:
+                self.projection.apply(cur, d.seq, d.event)
+
+
+def _record_applied(db: Database, projections: Sequence[Projection],
+                    runs: Sequence[list[int]]) -> None:
+    """The projector's bookkeeping for every replayed event, written by the database
+    from the runs of consecutive sequence numbers rather than row by row from Python."""
     with db.transaction() as cur:
         for p in projections:
-            cur.execute(
-                "INSERT INTO projection_applied (projection, seq) "
-                "SELECT ?, seq FROM replay_seqs WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                (p.name,),
+            cur.executemany(
+                "WITH RECURSIVE s(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM s "
+                "WHERE seq < ?) INSERT INTO projection_applied (projection, seq) "
+                "SELECT ?, seq FROM s WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                [(lo, hi, p.name) for lo, hi in runs],
             )
             cur.execute(
                 "INSERT INTO projection_status (projection, applied_count, max_seq, updated_at) "
@@ -205,7 +249,6 @@ def _record_applied(db: Database, projections: Sequence[Projection]) -> None:
                 "updated_at = excluded.updated_at",
                 (p.name, time.time(), p.name),
             )
-        cur.execute("DROP TABLE replay_seqs")
 
 
 def bulk_load(db: Database) -> None:
@@ -220,28 +263,17 @@ def bulk_load(db: Database) -> None:
     conn.execute("PRAGMA temp_store=MEMORY")
 
 
-def _flush(
-    db: Database,
-    projections: Sequence[Projection],
-    batch: list[Delivered],
-    result: RebuildResult,
-    record_applied: bool,
-    tolerate: bool,
-) -> None:
+def _flush(db: Database, plan: Sequence[_Plan], batch: list[Delivered],
+           result: RebuildResult) -> None:
     with db.transaction() as cur:
-        if record_applied:
-            cur.executemany(
-                "INSERT INTO replay_seqs (seq) VALUES (?) ON CONFLICT DO NOTHING",
-                [(d.seq,) for d in batch],
-            )
-        for projection in projections:
-            for d in batch:
-                if d.event is None:
-                    continue  # no register reads it (StoreReader.events' `wanted`)
-                if tolerate:
-                    _apply_guarded(cur, projection, d, result)
-                else:
-                    projection.apply(cur, d.seq, d.event)
+        for step in plan:
+            step.apply(cur, batch, result)
+    runs = result.runs
+    for d in batch:
+        if runs and runs[-1][0] <= d.seq <= runs[-1][1] + 1:
+            runs[-1][1] = max(runs[-1][1], d.seq)
+        else:
+            runs.append([d.seq, d.seq])
     result.applied += len(batch)
     result.last_seq = max(result.last_seq, batch[-1].seq)
 

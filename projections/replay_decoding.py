@@ -16,7 +16,6 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from infra.personal_data import SEALED, SUBJECT, SealingMapper
 
 _FIELDS = "$fields"
-_MARKERS = frozenset({SEALED, SUBJECT, _FIELDS})
 _SAFE = uuid.SafeUUID.unknown
 
 
@@ -89,49 +88,55 @@ class _FastUnsealing:
         self.sealing = sealing
         self.transcoder = sealing.transcoder
         self.sealer = sealing.sealer
-        self._ciphers: dict[bytes, AESGCM] = {}
+        self._ciphers: dict[str, tuple[AESGCM, bytes]] = {}  # subject → cipher, its AAD
 
     def to_domain_event(self, stored: Any) -> Any:
         event = Mapper.to_domain_event(self.sealing, stored)
         if self._MARK in stored.state:
-            object.__setattr__(event, "__dict__", self._opened(event.__dict__))
+            # The state is ours (fresh from the decoder): opened where it lies, not copied.
+            self._open(event.__dict__)
         return event
 
     def to_stored_event(self, domain_event: Any) -> Any:
         return self.sealing.to_stored_event(domain_event)
 
-    def _opened(self, value: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in value.items():
-            if k in _MARKERS:
-                continue
+    def _open(self, value: dict[str, Any]) -> None:
+        """`PersonalDataSealer.unseal`, in place: the same keys in the same order (the
+        opened fields where the unsealed copy puts them: after the others)."""
+        for v in value.values():
             kind = type(v)
             if kind is dict:
-                v = self._opened(v)
+                self._open(v)
             elif kind is list:
-                v = self._opened_list(v)
-            out[k] = v
+                self._open_list(v)
         if SEALED in value:
-            out.update(self._decrypt(value[SUBJECT], value[_FIELDS], value[SEALED]))
-        return out
+            subject, fields, blob = value.pop(SUBJECT), value.pop(_FIELDS), value.pop(SEALED)
+            value.update(self._decrypt(subject, fields, blob))
+        elif SUBJECT in value or _FIELDS in value:
+            value.pop(SUBJECT, None)
+            value.pop(_FIELDS, None)
 
-    def _opened_list(self, values: list[Any]) -> list[Any]:
-        return [
-            self._opened(v) if type(v) is dict else self._opened_list(v) if type(v) is list else v
-            for v in values
-        ]
+    def _open_list(self, values: list[Any]) -> None:
+        for v in values:
+            kind = type(v)
+            if kind is dict:
+                self._open(v)
+            elif kind is list:
+                self._open_list(v)
 
     def _decrypt(self, subject: str, fields: list[str], blob: str) -> dict[str, Any]:
-        key = self.sealer.keys.key_for_reading(subject)
-        if key is None:
-            return self.sealer._decrypt(subject, fields, blob)  # erased: the sealer's values
-        cipher = self._ciphers.get(key)
+        cipher = self._ciphers.get(subject)
         if cipher is None:
-            cipher = self._ciphers[key] = AESGCM(key)
+            # A subject's key is asked once per rebuild: a key erased meanwhile goes on
+            # opening this rebuild's events, as another process's key cache would.
+            key = self.sealer.keys.key_for_reading(subject)
+            if key is None:
+                return self.sealer._decrypt(subject, fields, blob)  # type: ignore[no-any-return]
             if len(self._ciphers) > 100_000:  # a store of many subjects: bound the memory
                 self._ciphers.clear()
+            cipher = self._ciphers[subject] = (AESGCM(key), subject.encode())
         raw = base64.b64decode(blob)
-        return orjson.loads(cipher.decrypt(raw[:12], raw[12:], subject.encode()))  # type: ignore[no-any-return]
+        return orjson.loads(cipher[0].decrypt(raw[:12], raw[12:], cipher[1]))  # type: ignore[no-any-return]
 
 
 class _Stored:

@@ -25,6 +25,45 @@ def person_key(person: dict[str, Any]) -> str:
     return f"{person.get('document_type')}:{person.get('document_number')}"
 
 
+def application_json(e: Any) -> str:
+    """What registration_cases keeps of a submitted registration."""
+    return orjson.dumps({
+        "person": e.person,
+        "address": e.address,
+        "housing": e.housing,
+        "registration_kind": e.registration_kind,
+        "valid_until": e.valid_until,
+    }).decode()
+
+
+def resident_row(case_id: str, app: dict[str, Any], registered_on: str, seq: int) -> list[Any]:
+    """The residents row (in _COLUMNS order) of an approved registration."""
+    person, address = app["person"], app["address"]
+    return [
+        person_key(person),
+        case_id,
+        person.get("kind", "citizen"),
+        person.get("iin"),
+        person.get("document_type"),
+        person.get("document_number"),
+        person["family_name"],
+        person["given_name"],
+        person.get("patronymic"),
+        person.get("birth_date"),
+        address["district"],
+        address["line"],
+        app["housing"]["type"],
+        app["registration_kind"],
+        app["valid_until"],
+        "active",
+        None,  # end_reason
+        None,  # ended_on
+        registered_on,
+        orjson.dumps(app.get("corrected", [])).decode(),
+        seq,
+    ]
+
+
 class ResidentsProjection:
     name = NAME
     handles = ("RegistrationCase.", ERASURE_EVENT)
@@ -66,6 +105,12 @@ class ResidentsProjection:
         "ON residents (document_type, document_number)",
     )
 
+    def rebuilder(self) -> Any:
+        """Applies a rebuild's batches through write-back caches (same rows)."""
+        from projections.residents_rebuild import ResidentsRebuild
+
+        return ResidentsRebuild(self)
+
     def apply(self, cur: Cursor, seq: int, event: Any) -> None:
         if type(event).__qualname__ == ERASURE_EVENT:
             erase_registrations(cur, event.subject_id, person_key)
@@ -75,17 +120,10 @@ class ResidentsProjection:
             handler(cur, seq, event)
 
     def _on_Submitted(self, cur: Cursor, seq: int, e: Any) -> None:  # noqa: N802
-        application = {
-            "person": e.person,
-            "address": e.address,
-            "housing": e.housing,
-            "registration_kind": e.registration_kind,
-            "valid_until": e.valid_until,
-        }
         cur.execute(
             "INSERT INTO registration_cases (case_id, person_key, status, application, "
             "submitted_seq) VALUES (?, ?, 'submitted', ?, ?)",
-            (str(e.originator_id), person_key(e.person), orjson.dumps(application).decode(), seq),
+            (str(e.originator_id), person_key(e.person), application_json(e), seq),
         )
 
     def _application(self, cur: Cursor, case_id: str, seq: int) -> dict[str, Any]:
@@ -106,34 +144,10 @@ class ResidentsProjection:
         row = cur.fetchone()
         if row is None:
             raise LookupError(f"event seq {seq} for unknown registration case {case_id}")
-        app = orjson.loads(row[0])
-        person, address = app["person"], app["address"]
         cur.execute(
-            "INSERT INTO residents (person_key, case_id, person_kind, iin, document_type, "
-            "document_number, family_name, given_name, patronymic, birth_date, district, "
-            "address_line, housing_type, registration_kind, valid_until, status, end_reason, "
-            "ended_on, registered_on, corrected_fields, seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, NULL, ?, ?, ?)",
-            (
-                person_key(person),
-                case_id,
-                person.get("kind", "citizen"),
-                person.get("iin"),
-                person.get("document_type"),
-                person.get("document_number"),
-                person["family_name"],
-                person["given_name"],
-                person.get("patronymic"),
-                person.get("birth_date"),
-                address["district"],
-                address["line"],
-                app["housing"]["type"],
-                app["registration_kind"],
-                app["valid_until"],
-                e.meta["effective_date"],
-                orjson.dumps(app.get("corrected", [])).decode(),
-                seq,
-            ),
+            f"INSERT INTO residents ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+            resident_row(case_id, orjson.loads(row[0]), e.meta["effective_date"], seq),
         )
 
     def _on_Refused(self, cur: Cursor, seq: int, e: Any) -> None:  # noqa: N802

@@ -1,0 +1,99 @@
+"""A rebuild applies events through write-back caches a batch at a time; the registers
+it writes must be the rows the projections write event by event, whatever the mix of
+events and wherever the batches are cut."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.erasure import Erasure, subject_id_of
+from domain.natural_growth import NaturalGrowthFigure
+from domain.registration import DeregistrationReason, RegistrationCase
+from domain.relocation import RelocationCase
+from infra.sql import Database
+from projections.monitoring import MonitoringProjection
+from projections.projector import Delivered, Projector
+from projections.replay import dump, rebuild
+from projections.residents import ResidentsProjection
+from tests.unit.test_monitoring import citizen, meta
+
+DISTRICTS = ("Medeu", "Almaly", "Auezov", "Turksib")
+
+
+def history(seed: int) -> list[Any]:
+    """Registrations of a few persons (so people move, re-register and leave), ended,
+    extended, corrected and refused ones, a relocation whose members register, a
+    natural-growth figure and an erasure, in one store order."""
+    rng = random.Random(seed)
+    people = [citizen(n, dt.date(1950 + 7 * n, 1 + n % 12, 3)) for n in range(6)]
+    events: list[Any] = []
+    cases: list[RegistrationCase] = []
+    for n in range(40):
+        day = f"2023-{1 + n % 12:02d}-0{1 + n % 9}"
+        person = dict(rng.choice(people))
+        temporary = rng.random() < 0.3
+        case = RegistrationCase(
+            person=person, address={"district": rng.choice(DISTRICTS), "line": f"Abay {n}"},
+            housing={"type": "private", "useful_area_m2": 60.0,
+                     "occupants_after_registration": 2},
+            registration_kind="temporary" if temporary else "permanent",
+            valid_until="2024-12-31" if temporary else None, meta=meta(day),
+        )
+        roll = rng.random()
+        if roll < 0.15:
+            case.refuse("no lease", meta(day))
+        elif roll < 0.9:
+            case.approve(meta(day))
+            after = rng.random()
+            if after < 0.2:
+                case.deregister(rng.choice(list(DeregistrationReason)), dt.date(2023, 12, 20),
+                                meta("2023-12-20"))
+            elif after < 0.3 and temporary:
+                case.extend(dt.date(2025, 6, 30), dt.date(2023, 12, 20), meta("2023-12-20"))
+            elif after < 0.4:
+                case.correct({"given_name": f"Corrected{n}"}, "typo", meta(day))
+            elif after < 0.5:
+                case.end_superseded(str(uuid.uuid4()), meta(day))
+        cases.append(case)
+        events.extend(case.collect_events())
+        if n == 20:
+            relocation = RelocationCase(
+                category="kandas", applicant=dict(people[0]), family_members=[],
+                territory="Medeu", period="2023", quota_id="q1", meta=meta(day))
+            relocation.approve(meta(day))
+            relocation.arrive({"district": "Medeu", "line": "Dostyk 1"},
+                              {"type": "private"}, meta(day))
+            relocation.record_registration("m0", str(cases[3].id), meta(day))
+            relocation.record_registration("m1", str(cases[-1].id), meta(day))
+            events.extend(relocation.collect_events())
+        if n == 30:
+            events.extend(NaturalGrowthFigure(period="2023", natural_growth=3,
+                                              source="stat", meta=meta(day)).collect_events())
+            events.extend(Erasure(subject_id=subject_id_of(iin=people[1]["iin"]),
+                                  legal_basis="request", meta=meta(day)).collect_events())
+    return events
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("batch", [1, 7, 5000])
+def test_a_rebuild_writes_the_rows_the_projections_write_event_by_event(
+    seed: int, batch: int
+) -> None:
+    projections = [ResidentsProjection(), MonitoringProjection()]
+    delivered = [Delivered(seq, e) for seq, e in enumerate(history(seed), start=1)]
+    live = Database(None, Path(":memory:"))
+    projector = Projector(live, projections)
+    for d in delivered:
+        projector.apply_batch([d])
+    rebuilt = Database(None, Path(":memory:"))
+    rebuild(rebuilt, projections, delivered, batch=batch)
+    for p in projections:
+        assert dump(rebuilt, p) == dump(live, p), p.name
+    assert rebuilt.query("SELECT projection, seq FROM projection_applied ORDER BY 1, 2") == (
+        live.query("SELECT projection, seq FROM projection_applied ORDER BY 1, 2"))
