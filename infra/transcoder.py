@@ -39,14 +39,22 @@ class OrjsonTranscoder(JSONTranscoder):
         return self._untag(state) if _TYPED in data else state
 
     def _tag(self, value: Any) -> Any:
+        """`value` with typed values tagged; containers holding none are returned as they
+        are, not copied (most of a state is plain strings and numbers)."""
         kind = type(value)
         if kind is dict:
-            out = {}
+            out = None
             for k, v in value.items():
                 if type(k) is not str:
                     raise _Fallback
-                out[k] = v if type(v) in _PLAIN else self._tag(v)
-            return out
+                if type(v) in _PLAIN:
+                    continue
+                tagged = self._tag(v)
+                if tagged is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = tagged
+            return value if out is None else out
         if kind in _PLAIN:
             return value
         if kind is list or kind is tuple:
