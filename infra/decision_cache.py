@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-MAX_AGGREGATES = 20_000
+# Bounded (a few MB): an approval that comes days after its submission reads afresh anyway.
+MAX_AGGREGATES = 4096
 
 
 class DecisionCache:
