@@ -13,6 +13,7 @@ Only the standard library, as the helper process of projections/audit/store_part
 from __future__ import annotations
 
 import hashlib
+from operator import itemgetter
 
 TYPE_CHECKING = False  # typing costs the helper process's start-up more than it hashes
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 LEAF_PREFIX = b"\x00kosh-event-v1\n"
 _LEAF = LEAF_PREFIX + b"%d\n%d\n%d:%b\n%d:%b\n%b"
 _sha256 = hashlib.sha256
+_first = itemgetter(0)
 
 
 def fast_query(table: str, seq: str, postgres: bool, bounded: bool) -> str:
@@ -98,7 +100,7 @@ def hash_page(
     if hashes is None:  # rare: re-read the page as it is
         rows = [canonical(r) for r in select(raw_query(table, seq, upto is not None), params)]
         hashes = [canonical_hash(*r) for r in rows]
-    return [r[0] for r in rows], hashes
+    return list(map(_first, rows)), hashes
 
 
 def fold(level: Sequence[bytes]) -> list[bytes]:

@@ -25,45 +25,67 @@ ALIGN = 1024
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding the projections package
 
 
-def store_parts(store: Database, audit: Database, recorded: int) -> Iterator[StorePart]:
+class StoreScan:
     """Parts of the store that together hold every row, in store order; ``recorded`` is how
-    many leaves of the trail (audit_leaves) they are held against."""
-    table, seq = events_table(store)
+    many leaves of the trail (audit_leaves) they are held against.
 
-    def rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return select(store, sql, params)
+    The helper, if any, starts as the scan is made, so that its interpreter starts up while
+    this process does whatever else comes before :meth:`parts` (reading the signed heads).
+    Use it as a context manager: leaving it stops a helper no one asked for its part."""
 
-    def trail(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return select(audit, sql, params)
+    def __init__(self, store: Database, audit: Database, recorded: int) -> None:
+        self.store, self.audit, self.recorded = store, audit, recorded
+        self.split = _split(store, audit, recorded)
+        self.helper = _start_helper(store, audit, recorded, self.split[0]) if self.split else None
 
-    def scan(after: int, upto: int | None, start: int) -> StorePart:
-        return scan_part(rows, table, seq, store.is_postgres, after, upto, start, trail, recorded)
+    def __enter__(self) -> StoreScan:
+        return self
 
-    split = _split(store, audit, recorded)
-    helper = _start_helper(store, audit, recorded, split[0]) if split else None
-    if split is None or helper is None:
-        try:
-            whole = scan(0, None, 0)
-        except Exception as exc:
-            if not no_table(exc):
-                raise
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.helper is not None and self.helper.poll() is None:
+            self.helper.kill()
+            self.helper.wait()
+
+    def parts(self) -> Iterator[StorePart]:
+        store, audit, recorded = self.store, self.audit, self.recorded
+        table, seq = events_table(store)
+
+        def rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            return select(store, sql, params)
+
+        def trail(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            return select(audit, sql, params)
+
+        def scan(after: int, upto: int | None, start: int) -> StorePart:
+            return scan_part(
+                rows, table, seq, store.is_postgres, after, upto, start, trail, recorded
+            )
+
+        helper = self.helper
+        if self.split is None or helper is None:
+            try:
+                whole = scan(0, None, 0)
+            except Exception as exc:
+                if not no_table(exc):
+                    raise
+                return
+            yield whole
             return
-        yield whole
-        return
-    upto, start = split
-    try:
-        newer = scan(upto, None, start)
-        out, _ = helper.communicate()
-    finally:
-        if helper.poll() is None:
-            helper.kill()
-            helper.wait()
-    try:
-        older = decode(out) if helper.returncode == 0 else None
-    except ValueError:
-        older = None
-    yield older if older is not None else scan(0, upto, 0)
-    yield newer
+        upto, start = self.split
+        try:
+            newer = scan(upto, None, start)
+            out, _ = helper.communicate()
+        finally:
+            self.close()
+        try:
+            older = decode(out) if helper.returncode == 0 else None
+        except ValueError:
+            older = None
+        yield older if older is not None else scan(0, upto, 0)
+        yield newer
 
 
 def _start_helper(

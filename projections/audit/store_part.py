@@ -12,13 +12,14 @@ helper process for the older part of the store (see projections/audit/scan.py).
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import struct
 import sys
 from array import array
-from operator import itemgetter
 
 from projections.audit.leaf_hashes import blocks, hash_page
+from projections.audit.trail_match import trail_matches
 
 TYPE_CHECKING = False  # dataclasses, typing and pathlib would double the helper's start-up
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 PAGE = 4096
 CHUNK = 16 * PAGE
-TRAIL_WINDOW = 20_000
+MMAP_BYTES = 1 << 31  # SQLite caps it at its own limit
 _HEAD = struct.Struct("<QQQQ")  # rows, start, matched, blocks
 
 
@@ -61,6 +62,29 @@ def scan_part(
     recorded: int,
 ) -> StorePart:
     """A chunk at a time, so that only folded levels (64 bytes a leaf) are kept."""
+    # Rows are tuples of ints and bytes: no cycles to collect, yet without this the collector
+    # would run every 700 of them and, in its older generations, walk every object the
+    # process holds (a tenth of this process's CPU in a long-running one).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan(select, table, seq, postgres, after, upto, start, trail, recorded)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _scan(
+    select: Select,
+    table: str,
+    seq: str,
+    postgres: bool,
+    after: int,
+    upto: int | None,
+    start: int,
+    trail: Select,
+    recorded: int,
+) -> StorePart:
     part = StorePart(start, array("q"), [], True)
     while True:
         seqs: list[int] = []
@@ -74,34 +98,13 @@ def scan_part(
             after = page_seqs[-1]
         at = start + len(part.seqs)
         if part.matched:
-            part.matched = trail_matches(trail, at, recorded, seqs, b"".join(hashes))
+            part.matched = trail_matches(
+                trail, at, recorded, seqs, b"".join(hashes), sqlite=not postgres
+            )
         part.blocks += blocks(hashes, at)
         part.seqs.extend(seqs)
         if len(seqs) < CHUNK:
             return part
-
-
-def trail_matches(
-    trail: Select, start: int, recorded: int, seqs: Sequence[int], leaves: bytes
-) -> bool:
-    """Does the trail hold exactly these leaves at indexes start, start + 1, … (as far as the
-    ``recorded`` leaves it counted reach)?"""
-    end = min(start + len(seqs), recorded)
-    for lo in range(start, end, TRAIL_WINDOW):
-        hi = min(end, lo + TRAIL_WINDOW)
-        rows = trail(
-            "SELECT leaf_index, seq, leaf_hash FROM audit_leaves "
-            "WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
-            (lo, hi),
-        )
-        i, j = lo - start, hi - start
-        if not (
-            list(map(itemgetter(0), rows)) == list(range(lo, hi))
-            and list(map(itemgetter(1), rows)) == seqs[i:j]
-            and b"".join(map(itemgetter(2), rows)) == leaves[32 * i : 32 * j]
-        ):
-            return False
-    return True
 
 
 # -- the helper process ----------------------------------------------------------------------
@@ -143,6 +146,10 @@ def main(argv: Sequence[str]) -> None:
     """argv: store file, table, sequence column, after, upto, start, trail file, recorded."""
     store_path, table, seq, after, upto, start, trail_path, recorded = argv
     store, trail = (sqlite3.connect(p, timeout=30) for p in (store_path, trail_path))
+    # Pages read from the mapped file rather than copied in by a system call each (the scan's
+    # system time). An I/O error then kills this process instead of raising, which costs
+    # nothing: the parent scans the part itself when the helper fails.
+    store.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     part = scan_part(
         lambda sql, params: store.execute(sql, params).fetchall(),
         table,

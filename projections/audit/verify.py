@@ -18,7 +18,7 @@ from projections.audit.heads import TreeHeads, key_id, signing_key_path
 from projections.audit.leaves import select, store_db
 from projections.audit.merkle import MerkleTree, TreeHeadSigner
 from projections.audit.proofs import verify_tree_head
-from projections.audit.scan import store_parts
+from projections.audit.scan import StoreScan
 from projections.audit.store_part import StorePart
 from projections.audit.trail import audit_database, ensure_tables
 
@@ -136,24 +136,26 @@ def verify_store(settings: Settings) -> VerifyReport:
         return VerifyReport(False, 0, None, f"no event store at {events_file}")
     audit, store = audit_database(settings), store_db(settings)
     ensure_tables(audit)
-    public_pem = _public_key(settings)
-    # Heads and the trail's length first: everything they cover was in the store before the
-    # store is read, so events appended meanwhile cannot look missing.
-    signed = TreeHeads(audit).all()
+    # The trail's length and the heads before the store is read (a helper process may start
+    # on the older part in between; the newer part is read after both): everything they cover
+    # was in the store by then, so events appended meanwhile cannot look missing.
     recorded = int(select(audit, "SELECT COUNT(*) FROM audit_leaves")[0][0])
-
     tree, seqs = MerkleTree(), array("q")
     trail = _Trail(audit, recorded)
     first_bad: tuple[int, str] | None = None
-    for part in store_parts(store, audit, recorded):
-        if first_bad is None:
-            first_bad = _check_part(trail, tree.size, recorded, part)
-        if part.start == tree.size:
-            for levels in part.blocks:
-                tree.extend_levels(levels)
-        else:  # the part was folded for another place
-            tree.extend_hashes([part.leaves[i : i + 32] for i in range(0, len(part.leaves), 32)])
-        seqs.extend(part.seqs)
+    with StoreScan(store, audit, recorded) as scan:
+        public_pem = _public_key(settings)
+        signed = TreeHeads(audit).all()
+        for part in scan.parts():
+            if first_bad is None:
+                first_bad = _check_part(trail, tree.size, recorded, part)
+            if part.start == tree.size:
+                for levels in part.blocks:
+                    tree.extend_levels(levels)
+            else:  # the part was folded for another place
+                leaves = part.leaves
+                tree.extend_hashes([leaves[i : i + 32] for i in range(0, len(leaves), 32)])
+            seqs.extend(part.seqs)
     if first_bad is None and tree.size < recorded:
         rows = trail.take(1)
         first_bad = _leaf_mismatch(tree.size, _leaf(rows[0] if rows else None), None, None)

@@ -15,8 +15,9 @@ import pytest
 from projections.audit.leaf_hashes import LEAF_PREFIX, blocks, canonical, hash_page
 from projections.audit.merkle import MerkleTree
 from projections.audit.proofs import LEAF_MAGIC, encode_leaf, leaf_hash
-from projections.audit.store_part import decode, encode, scan_part, trail_matches
+from projections.audit.store_part import decode, encode, scan_part
 from projections.audit.trail import case_key
+from projections.audit.trail_match import trail_matches
 
 STATE = '{"meta": {"actor": {"id": "registrar-7"}}, "name": "Айгерім"}'.encode()
 ROWS: list[tuple[Any, ...]] = [
@@ -104,24 +105,50 @@ def test_a_part_scanned_anywhere_folds_into_the_tree_and_survives_the_pipe() -> 
     assert [tree.root(n) for n in range(1, 48)] == [reference_tree.root(n) for n in range(1, 48)]
 
 
-def test_a_trail_that_differs_anywhere_does_not_match() -> None:
+@pytest.mark.parametrize("in_sql", [True, False], ids=["counted by SQLite", "read back"])
+def test_a_trail_that_differs_anywhere_does_not_match(in_sql: bool) -> None:
     conn = store(ROWS * 3)
     seqs, hashes = reference(conn)
     leaves = b"".join(hashes)
-    assert trail_matches(select(trail_of(seqs, hashes)), 0, 12, seqs, leaves)
-    assert trail_matches(select(trail_of(seqs, hashes)), 0, 5, seqs, leaves)  # counted 5
-    changed = trail_of(seqs, hashes)
-    changed.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE leaf_index = 7", (bytes(32),))
-    assert not trail_matches(select(changed), 0, 12, seqs, leaves)
-    renumbered = trail_of(seqs, hashes)
-    renumbered.execute("UPDATE audit_leaves SET seq = 99 WHERE leaf_index = 2")
-    assert not trail_matches(select(renumbered), 0, 12, seqs, leaves)
-    holed = trail_of(seqs, hashes)
-    holed.execute("DELETE FROM audit_leaves WHERE leaf_index = 11")
-    assert not trail_matches(select(holed), 0, 12, seqs, leaves)
+
+    def matches(trail: sqlite3.Connection, start: int, recorded: int, s: list[int], h: bytes):
+        return trail_matches(select(trail), start, recorded, s, h, sqlite=in_sql)
+
+    assert matches(trail_of(seqs, hashes), 0, 12, seqs, leaves)
+    assert matches(trail_of(seqs, hashes), 0, 5, seqs, leaves)  # counted 5
+    for name, tampering in TRAIL_TAMPERING.items():
+        if name == "hash as text" and not in_sql:
+            continue  # sqlite3 cannot read it back (it is no UTF-8); verify stops on it
+        altered = trail_of(seqs, hashes)
+        altered.execute(tampering)
+        assert not matches(altered, 0, 12, seqs, leaves), tampering
     # a part placed elsewhere is held against the leaves there
-    assert not trail_matches(select(trail_of(seqs, hashes)), 1, 12, seqs[:4], leaves[:128])
-    assert trail_matches(select(trail_of(seqs, hashes)), 4, 12, seqs[4:], leaves[128:])
+    assert not matches(trail_of(seqs, hashes), 1, 12, seqs[:4], leaves[:128])
+    assert matches(trail_of(seqs, hashes), 4, 12, seqs[4:], leaves[128:])
+
+
+TRAIL_TAMPERING = {
+    "hash changed": "UPDATE audit_leaves SET leaf_hash = zeroblob(32) WHERE leaf_index = 7",
+    "hash as text": "UPDATE audit_leaves SET leaf_hash = CAST(leaf_hash AS TEXT) "
+    "WHERE leaf_index = 3",
+    "seq changed": "UPDATE audit_leaves SET seq = 99 WHERE leaf_index = 2",
+    "leaf removed": "DELETE FROM audit_leaves WHERE leaf_index = 11",
+    "leaf added between two": "INSERT INTO audit_leaves SELECT 5.5, seq, leaf_hash "
+    "FROM audit_leaves WHERE leaf_index = 5",
+    "leaf moved between two": "UPDATE audit_leaves SET leaf_index = 5.5 WHERE leaf_index = 6",
+    "index as text": "UPDATE audit_leaves SET leaf_index = 'x' WHERE leaf_index = 0",
+}
+
+
+def test_a_store_numbered_with_gaps_is_held_against_the_trail_row_by_row() -> None:
+    conn = store(ROWS * 3)
+    conn.execute("DELETE FROM stored_events WHERE rowid = 4")
+    seqs, hashes = reference(conn)
+    leaves = b"".join(hashes)
+    assert trail_matches(select(trail_of(seqs, hashes)), 0, 11, seqs, leaves)
+    renumbered = trail_of(seqs, hashes)
+    renumbered.execute("UPDATE audit_leaves SET seq = 4 WHERE leaf_index = 3")
+    assert not trail_matches(select(renumbered), 0, 11, seqs, leaves)
 
 
 def test_a_cut_short_answer_from_the_helper_is_refused() -> None:
