@@ -20,6 +20,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from infra.positions import PositionStore
+from infra.publisher_position import PositionWriter
 from infra.settings import Settings
 from infra.topics import admin_client, broker_lost_data, ensure_topics, kafka_client_config
 
@@ -55,6 +56,7 @@ class Publisher:
         self.recorder = recorder
         self.positions = positions
         self.position = positions.get(POSITION_NAME)
+        self._saver = PositionWriter(positions, POSITION_NAME)
         self._producer: KafkaProducer | None = None
         self._admin: Any = None
         self._last_marker_check = 0.0
@@ -68,19 +70,23 @@ class Publisher:
     def run(self, stop: threading.Event) -> None:
         log.info("publisher.started", position=self.position, topic=self.settings.events_topic)
         backoff = 0.2
-        while not stop.is_set():
-            try:
-                sent = self.publish_once()
-                backoff = 0.2
-                if not sent:
-                    self._wake.wait(self.settings.publisher_idle_ms / 1000)
-                    self._wake.clear()
-            except (KafkaError, OSError) as exc:
-                log.warning("publisher.broker_error", error=repr(exc), retry_in_s=backoff)
-                self._reset_clients()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-        self._reset_clients()
+        try:
+            while not stop.is_set():
+                try:
+                    sent = self.publish_once()
+                    backoff = 0.2
+                    if not sent:
+                        self._wake.wait(self.settings.publisher_idle_ms / 1000)
+                        self._wake.clear()
+                except (KafkaError, OSError) as exc:
+                    log.warning("publisher.broker_error", error=repr(exc), retry_in_s=backoff)
+                    self._reset_clients()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            self._reset_clients()
+            # Whatever ends this run, its last saves land now, not after a successor's.
+            self._saver.close()
         log.info("publisher.stopped", position=self.position)
 
     def publish_once(self) -> int:
@@ -93,7 +99,7 @@ class Publisher:
             return 0
         self._send(batch)
         self.position = batch[-1].id
-        self.positions.save(POSITION_NAME, self.position)
+        self._saver.set(self.position)
         self.published += len(batch)
         return len(batch)
 
@@ -123,9 +129,13 @@ class Publisher:
                 log.warning("publisher.broker_lost_data", republish_from=1, was=self.position)
             # A new producer: the old producer id means nothing to the new cluster.
             self._close_producer()
-            ensure_topics(self._admin, self.settings)
+            # Position 0 is on disk before the marker topic is back: a crash in between
+            # must not leave a position the new cluster never received.
             self.position = 0
-            self.positions.save(POSITION_NAME, 0)
+            self._saver.set(0)
+            if not self._saver.flush():
+                raise RuntimeError("could not save the publisher position after data loss")
+            ensure_topics(self._admin, self.settings)
         self._last_marker_check = now
 
     def _producer_or_new(self) -> KafkaProducer:
