@@ -20,7 +20,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from consumers.projections import header
+from consumers.projections import header, records_undecoded
 from infra import metrics
 from infra.kafka_security import faststream_broker_kwargs
 from infra.settings import Settings
@@ -55,6 +55,7 @@ class AuditConsumer:
             batch=True,
             max_records=1000,
             batch_timeout_ms=20,
+            decoder=records_undecoded,  # only the headers are read
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,17 +182,20 @@ class DeadLetterSink:
         self.log = DeadLetterLog(log_db)
         self.client_id = client_id
         self._producer: KafkaProducer | None = None
+        self._producer_lock = threading.Lock()  # the intake's lanes share one sink
 
     def send(self, letter: DeadLetter, record: bool = True) -> None:
         """`record=False` when the caller keeps its own record (parked events)."""
-        if self._producer is None:
-            self._producer = reliable_producer(self.settings, self.client_id)
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer = reliable_producer(self.settings, self.client_id)
+            producer = self._producer
         try:
-            future = self._producer.send(
+            future = producer.send(
                 self.settings.dead_letter_topic, key=letter.key, value=letter.value or b"",
                 headers=letter.headers(),
             )
-            self._producer.flush(timeout=30)
+            producer.flush(timeout=30)
             future.get(timeout=30)
         except KafkaError:
             self.close()  # fatal for an idempotent producer after a broker restart: renew
@@ -203,12 +207,13 @@ class DeadLetterSink:
                     offset=letter.offset)
 
     def close(self) -> None:
-        if self._producer is not None:
+        with self._producer_lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
             try:
-                self._producer.close(timeout=2)
+                producer.close(timeout=2)
             except Exception:  # noqa: BLE001 - a broken producer may fail to close
                 pass
-            self._producer = None
 
 
 _PARKED_DDL = """CREATE TABLE IF NOT EXISTS projection_parked (
