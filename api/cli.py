@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
-from api import audit_cli, erase_cli, replay_cli, status, token_cli
+from api import audit_cli, erase_cli, event_loop, replay_cli, status, token_cli
 from infra.logging import configure_logging
 from infra.settings import Settings
 
@@ -20,7 +19,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         print(f"unknown role(s): {', '.join(sorted(unknown))}; choose from {ROLES}",
               file=sys.stderr)
         return 2
-    asyncio.run(run(settings, roles))
+    event_loop.run(run(settings, roles))
     return 0
 
 

@@ -9,10 +9,12 @@ import structlog
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi_headers import header
 from api.middleware import idempotency_key
 from domain.context import Actor, CommandContext
 
 CORRELATION_HEADER = "x-correlation-id"
+_CORRELATION_NAME = CORRELATION_HEADER.encode()
 
 
 class CorrelationMiddleware:
@@ -26,8 +28,7 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        raw = headers.get(CORRELATION_HEADER.encode(), b"").decode("latin-1").strip()
+        raw = (header(scope, _CORRELATION_NAME) or b"").decode("latin-1").strip()
         correlation_id = raw[:128] if raw else str(uuid.uuid4())
         scope.setdefault("state", {})["correlation_id"] = correlation_id
 
@@ -35,12 +36,17 @@ class CorrelationMiddleware:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = [
-                    *message["headers"], (CORRELATION_HEADER.encode(), correlation_id.encode())
+                    *message["headers"], (_CORRELATION_NAME, correlation_id.encode())
                 ]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+        # Set and reset rather than bound_contextvars(), which copies and walks the whole
+        # context to save what it overwrites: each request runs in a task of its own.
+        tokens = structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        try:
             await self.app(scope, receive, send_with_header)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
 
 def actor_of(request: Request) -> Actor:

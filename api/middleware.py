@@ -18,6 +18,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi_headers import header
 from api.bootstrap import store_database
 from api.threads import run_in_threadpool
 from infra import metrics
@@ -33,6 +34,7 @@ from infra.idempotency import (
 log = structlog.get_logger(__name__)
 
 IDEMPOTENCY_HEADER = "idempotency-key"
+_IDEMPOTENCY_NAME = IDEMPOTENCY_HEADER.encode()
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Answers that say nothing about the command itself: a retry must be able to do better.
 NOT_RECORDED = frozenset({401, 403, 408, 409, 413, 429})
@@ -82,12 +84,11 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] not in COMMAND_METHODS:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers") or []}
-        if IDEMPOTENCY_HEADER not in headers:
+        raw_key = header(scope, _IDEMPOTENCY_NAME)
+        if raw_key is None:
             await self.app(scope, receive, send)
             return
-        key = idempotency_key(headers)
+        key = idempotency_key({IDEMPOTENCY_HEADER: raw_key.decode("latin-1")})
         if key is None:
             await _json(send, 400, {"error": {
                 "code": "invalid_idempotency_key",

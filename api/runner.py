@@ -13,6 +13,7 @@ import uvicorn
 
 from api.bootstrap import Kosh, bootstrap, build_mapper, build_projector, store_database
 from api.http import create_app
+from api.http_protocol import GatheringHttpToolsProtocol
 from api.status import start_ops_monitor
 from consumers.intake import IntakeConsumer
 from consumers.projections import projection_broker, subscribe_projector
@@ -21,11 +22,13 @@ from infra.broker import LocalBroker
 from infra.leader import leader_lock, run_as_leader
 from infra.positions import PositionStore
 from infra.publisher import Publisher
+from infra.publisher_doorbell import Bell, Listener
 from infra.settings import Settings
 from infra.topics import admin_client, ensure_topics
 
 log = structlog.get_logger(__name__)
 ROLES = ("api", "publisher", "projections", "processes", "intake")
+WRITERS = frozenset({"api", "processes", "intake"})  # roles that execute commands
 
 
 class _Server(uvicorn.Server):
@@ -53,9 +56,21 @@ def publish_while_leader(settings: Settings, kosh: Kosh, stop: threading.Event) 
     def lead(lead_stop: threading.Event) -> None:
         publisher = Publisher(settings, kosh.app.recorder, PositionStore(store_database(settings)))
         current.append(publisher)
-        publisher.run(lead_stop)
+        # Writers in other processes on this machine ring instead of waiting for a poll.
+        doorbell = Listener(settings, publisher.wake).start()
+        try:
+            publisher.run(lead_stop)
+        finally:
+            doorbell.stop()
 
     run_as_leader(leader_lock(settings), lead, stop, settings.publisher_lock_poll_ms / 1000)
+
+
+def _closer(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def stopper() -> None:
+        close()
+
+    return stopper
 
 
 async def run(settings: Settings, roles: set[str]) -> None:
@@ -77,6 +92,12 @@ async def run(settings: Settings, roles: set[str]) -> None:
         if seeded:
             log.info("legal_acts.seeded", acts=seeded)
         waiters = [asyncio.create_task(stop.wait())]
+        if roles & WRITERS and "publisher" not in roles:
+            # The publisher runs elsewhere: tell it of each commit (publish_while_leader
+            # wakes one in this process directly).
+            bell = Bell(settings)
+            kosh.after_commit.append(bell.ring)
+            stoppers.append(_closer(bell.close))
 
         if "publisher" in roles:
             publisher_stop = threading.Event()
@@ -122,7 +143,7 @@ async def run(settings: Settings, roles: set[str]) -> None:
             stoppers.append(start_ops_monitor(kosh))
             server = _Server(uvicorn.Config(
                 create_app(kosh), host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False,
+                log_config=None, access_log=False, http=GatheringHttpToolsProtocol,
             ))
             server_task = asyncio.create_task(server.serve())
             waiters.append(server_task)

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi_headers import header
 from infra.auth import ApiKeyStore, AuthenticationError, Principal, verify_token
 from infra.permissions import NotPermitted, read_role, require_command_role
 from infra.settings import Settings
@@ -128,7 +129,7 @@ def rule_for(method: str, path_template: str) -> str | None:
 async def guard(request: Request) -> None:
     """FastAPI dependency on every route: sets request.state.principal and .role."""
     route = request.scope.get("route")
-    template = getattr(route, "path", request.url.path)
+    template = getattr(route, "path", None) or request.url.path  # url: built only if needed
     rule = rule_for(request.method, template)
     kosh = request.app.state.kosh
     if rule == PUBLIC:
@@ -165,7 +166,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return

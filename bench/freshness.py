@@ -186,7 +186,7 @@ def run(env: BenchEnv, results: Results) -> None:
         "kafka_hop_default_p50_ms",
         hop_default,
         "ms",
-        "produce → consumer, aiokafka's default fetch wait (as the projections)",
+        "produce → consumer, aiokafka's default fetch wait (a consumer left at the default)",
     )
     results.add(
         "kafka_hop_short_wait_p50_ms", hop_short, "ms", "produce → consumer, fetch_max_wait_ms=10"
