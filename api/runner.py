@@ -19,6 +19,7 @@ from consumers.intake import IntakeConsumer
 from consumers.projections import projection_broker, subscribe_projector
 from consumers.relocation_process import relocation_process_broker
 from infra.broker import LocalBroker
+from infra.heap import freeze_startup_heap
 from infra.leader import leader_lock, run_as_leader
 from infra.positions import PositionStore
 from infra.publisher import Publisher
@@ -156,6 +157,7 @@ async def run(settings: Settings, roles: set[str]) -> None:
             log.info("api.started", url=f"http://{settings.api_host}:{settings.api_port}",
                      docs=f"http://{settings.api_host}:{settings.api_port}/docs")
 
+        freeze_startup_heap()
         log.info("kosh.running", roles=sorted(roles), kafka=settings.kafka_bootstrap,
                  store=settings.database_url or str(settings.data_dir / "events.sqlite"))
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -14,6 +14,7 @@ import structlog
 from bench import audit, bus, channels, freshness, memory, write_path
 from bench.env import bench_env
 from bench.report import Results
+from infra.heap import freeze_startup_heap
 
 SECTIONS = ("write", "channels", "freshness", "bus", "audit", "memory")
 # Starting `kosh up` processes and waiting for consumer groups would take most of a minute.
@@ -41,6 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     args.only = args.only or list(QUICK if args.quick else SECTIONS)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    freeze_startup_heap()  # as `kosh up` does once started
     started = time.perf_counter()
     results = Results(quick=args.quick)
     with bench_env(args.quick) as env:

@@ -16,10 +16,12 @@ from infra.settings import Settings
 def write(seconds: float = 6.0) -> None:
     from bench.workload import run_pairs, submissions
     from infra.application import KoshApplication
+    from infra.heap import freeze_startup_heap
 
     workdir = Path(tempfile.mkdtemp(prefix="kosh-probe-"))
     try:
         app = KoshApplication(Settings(data_dir=workdir))
+        freeze_startup_heap()
         deadline = time.monotonic() + seconds
         offset = 0
         while time.monotonic() < deadline:

@@ -29,11 +29,13 @@ def _writer(share: Share, ready: Any, results: Any) -> None:
 
     from bench.workload import run_pairs, submissions
     from infra.application import KoshApplication
+    from infra.heap import freeze_startup_heap
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     app = KoshApplication(share.settings)
     run_pairs(app, submissions(10, offset=800_000 + share.offset), THREADS)  # caches, tables
     cmds = submissions(share.pairs, offset=share.offset)
+    freeze_startup_heap()  # as `kosh up` does once started
     ready.wait()
     cpu, started = time.process_time(), time.monotonic()
     run_pairs(app, cmds, THREADS)
