@@ -243,6 +243,14 @@ class Cursor:
             sql = sql.replace("?", "%s")
         self._raw.executemany(sql, [tuple(r) for r in rows])
 
+    def executemany_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`executemany` for rows already in a form the driver binds (lists or tuples):
+        on SQLite they go as they are, not copied into tuples first (bulk writes)."""
+        if self._pg:
+            self.executemany(sql, rows)
+        else:
+            self._raw.executemany(sql, rows)
+
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._raw.fetchone()
 

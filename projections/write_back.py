@@ -90,7 +90,7 @@ class RowCache:
         if gone:
             cur.executemany(self._delete, [(k,) if len(self.key) == 1 else k for k in gone])
         if kept:
-            cur.executemany(self._upsert, kept)  # type: ignore[arg-type]
+            cur.executemany_rows(self._upsert, kept)
         self.dirty.clear()
         if len(rows) > self.limit:
             rows.clear()
@@ -121,10 +121,27 @@ class CachedApplier:
     def apply(self, cur: Cursor, seq: int, event: Any) -> None:
         handler = self.handlers.get(type(event).__qualname__)
         if handler is None or not handler(cur, seq, event):
-            self.flush(cur)
-            for cache in self.caches:
-                cache.clear()
-            self.projection.apply(cur, seq, event)
+            self._fall_back(cur, seq, event)
+
+    def apply_all(self, cur: Cursor, delivered: Iterable[Any]) -> None:
+        """`apply` to each of a batch's (seq, event) deliveries, the handler of each class
+        looked up once a batch rather than once an event."""
+        by_class: dict[type, Handler | None] = {}
+        for d in delivered:
+            event = d.event
+            kind = type(event)
+            try:
+                handler = by_class[kind]
+            except KeyError:
+                handler = by_class[kind] = self.handlers.get(kind.__qualname__)
+            if handler is None or not handler(cur, d.seq, event):
+                self._fall_back(cur, d.seq, event)
+
+    def _fall_back(self, cur: Cursor, seq: int, event: Any) -> None:
+        self.flush(cur)
+        for cache in self.caches:
+            cache.clear()
+        self.projection.apply(cur, seq, event)
 
     def flush(self, cur: Cursor) -> None:
         for cache in self.caches:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from infra.application import KoshApplication
 from infra.settings import Settings
 from projections.replay import StoreReader, fast_mapper
+from projections.replay_decoding import decode_row
 from tests.support.builders import registration_body
 
 
@@ -26,6 +27,14 @@ def test_replay_decodes_sealed_and_plain_events_exactly_as_the_store(settings: S
             slow, quick = app.mapper.to_domain_event(n), fast.to_domain_event(n)
             assert type(quick) is type(slow)
             assert quick.__dict__ == slow.__dict__
+            # A row as the store's table holds it (the id as 32 hex digits) and as the
+            # events topic carries it (the canonical text): the shortcut of decode_row.
+            for text in (n.originator_id.hex, str(n.originator_id)):
+                row = decode_row(fast, text, n.originator_version, n.topic, n.state)
+                assert type(row) is type(slow)
+                assert row.__dict__ == slow.__dict__
+                assert list(row.__dict__) == list(slow.__dict__)  # same keys, same order
+                assert str(row.originator_id) == str(slow.originator_id)
         submitted = next(
             e
             for n in notifications
