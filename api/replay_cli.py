@@ -81,6 +81,7 @@ def add_parser(sub: Any) -> None:
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     from api.bootstrap import all_projections, bootstrap
+    from infra.heap import freeze_startup_heap
 
     try:
         chosen = choose(all_projections(), args.projections)
@@ -101,6 +102,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     reader = StoreReader(kosh.app.recorder, kosh.app.mapper, page=args.batch)
     target = args.into or Path(tempfile.mkdtemp(prefix="kosh-replay-")) / "registers.sqlite"
     db = Database(None, target)
+    freeze_startup_heap()
     result, head = replay(settings, reader, chosen, db, cutoff=cutoff,
                           from_kafka=args.from_kafka, batch=args.batch)
     if args.into is not None:

@@ -18,6 +18,7 @@ from bench.env import BenchEnv
 from bench.report import Results
 from bench.store_fill import fill
 from infra.application import KoshApplication
+from infra.heap import freeze_startup_heap
 from infra.positions import PositionStore
 from infra.publisher import Publisher, headers_for
 from infra.settings import Settings
@@ -123,6 +124,7 @@ def rebuild_from(settings: Settings, into: Path, from_kafka: bool) -> tuple[int,
     app = KoshApplication(settings)
     reader = StoreReader(app.recorder, app.mapper)
     db = Database(None, into)
+    freeze_startup_heap()  # as `kosh replay` does before it starts
     started = time.perf_counter()
     result, _ = replay(settings, reader, all_projections(), db, from_kafka=from_kafka, show=False)
     seconds = time.perf_counter() - started
