@@ -182,14 +182,7 @@ class _FastUnsealing:
         """`PersonalDataSealer.unseal`, in place: the same keys in the same order (the
         opened fields where the unsealed copy puts them: after the others). Returns how
         many marker keys are still to be met (`left`, less those found; -1: unknown)."""
-        for v in value.values():
-            if not left:
-                break
-            kind = type(v)
-            if kind is dict:
-                left = self._open(v, left)
-            elif kind is list:
-                left = self._open_list(v, left)
+        left = self._open_each(value.values(), left)
         if SEALED in value:
             subject, fields, blob = value.pop(SUBJECT), value.pop(_FIELDS), value.pop(SEALED)
             value.update(self._decrypt(subject, fields, blob))
@@ -198,7 +191,7 @@ class _FastUnsealing:
             left -= (value.pop(SUBJECT, None) is not None) + (value.pop(_FIELDS, None) is not None)
         return left
 
-    def _open_list(self, values: list[Any], left: int) -> int:
+    def _open_each(self, values: Any, left: int) -> int:
         for v in values:
             if not left:
                 break
@@ -206,7 +199,7 @@ class _FastUnsealing:
             if kind is dict:
                 left = self._open(v, left)
             elif kind is list:
-                left = self._open_list(v, left)
+                left = self._open_each(v, left)
         return left
 
     def _decrypt(self, subject: str, fields: list[str], blob: str) -> dict[str, Any]:
