@@ -64,12 +64,14 @@ class ResidentsRebuild(CachedApplier):
         return True
 
     def _refused(self, cur: Cursor, seq: int, e: Any) -> bool:
-        case_id = str(e.originator_id)
+        self._case_status(cur, str(e.originator_id), "refused")
+        return True
+
+    def _case_status(self, cur: Cursor, case_id: str, status: str) -> None:
         case = self.cases.get(cur, case_id)
         if case is not None:
-            case[2] = "refused"
+            case[2] = status
             self.cases.put(case_id, case)
-        return True
 
     def _extended(self, cur: Cursor, seq: int, e: Any) -> bool:
         case_id = str(e.originator_id)
@@ -81,10 +83,7 @@ class ResidentsRebuild(CachedApplier):
 
     def _ended(self, cur: Cursor, seq: int, e: Any) -> bool:
         case_id = str(e.originator_id)
-        case = self.cases.get(cur, case_id)
-        if case is not None:
-            case[2] = "ended"
-            self.cases.put(case_id, case)
+        self._case_status(cur, case_id, "ended")
         row = self.residents.get(cur, case_id)
         if row is not None:
             row[_STATUS], row[_END_REASON] = "ended", e.reason
