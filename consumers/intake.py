@@ -16,10 +16,8 @@ import datetime as dt
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
@@ -78,8 +76,6 @@ STAGE = "intake"
 IN_PROGRESS_POLL_S = 0.5
 TRANSIENT_BACKOFF_S = 1.0
 RESULTS_FLUSH_S = 5.0
-# Partitions of one batch handled side by side (see handle_batch).
-MAX_LANES = 8
 
 
 class Malformed(Exception):
@@ -166,29 +162,14 @@ class CommandIntake:
         self.api_keys = ApiKeyStore(store_db)
         self.command_key = command_key(settings.command_key) if settings.command_key else None
         self._producer: KafkaProducer | None = None
-        self._producer_lock = threading.Lock()
-        self._lanes = ThreadPoolExecutor(
-            max_workers=min(MAX_LANES, max(1, settings.commands_partitions)),
-            thread_name_prefix="kosh-intake-lane",
-        )
 
     def handle_batch(self, records: Sequence[Any]) -> None:
         """Handles every record, then waits until every result is acknowledged: only then
-        may the offsets be committed.
-
-        Kafka orders records within a partition only, so that is the order kept: each
-        partition's records run one after another, in offset order, and the partitions of
-        a batch run side by side. Handled one at a time, every command waited for its own
-        store commit; side by side, the store's group commit writes them together."""
+        may the offsets be committed."""
         futures = []
         try:
-            lanes = _by_partition(records)
-            if len(lanes) == 1:
-                futures = self._handle_lane(lanes[0])
-            else:
-                for lane in _all_of([self._lanes.submit(self._handle_lane, lane)
-                                     for lane in lanes]):
-                    futures.extend(lane)
+            for record in records:
+                futures.extend(self.handle(record))
             if futures:
                 # Bounded well below the producer's delivery timeout: after a broker lost
                 # its data the idempotent producer retries an unknown producer id until
@@ -202,18 +183,11 @@ class CommandIntake:
             self._drop_producer()
             raise
 
-    def _handle_lane(self, records: Sequence[Any]) -> list[Any]:
-        futures = []
-        for record in records:
-            futures.extend(self.handle(record))
-        return futures
-
     @property
     def producer(self) -> KafkaProducer:
-        with self._producer_lock:  # lanes may ask at the same moment: one producer
-            if self._producer is None:
-                self._producer = reliable_producer(self.settings, "kosh-intake")
-            return self._producer
+        if self._producer is None:
+            self._producer = reliable_producer(self.settings, "kosh-intake")
+        return self._producer
 
     def handle(self, record: Any) -> list[Any]:
         try:
@@ -340,41 +314,16 @@ class CommandIntake:
         return futures
 
     def close(self) -> None:
-        self._lanes.shutdown(wait=True)
         self.dead_letters.close()
         self._drop_producer()
 
     def _drop_producer(self) -> None:
-        with self._producer_lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
+        if self._producer is not None:
             try:
-                producer.close(timeout=2)
+                self._producer.close(timeout=2)
             except Exception:  # noqa: BLE001
                 pass
-
-
-def _by_partition(records: Sequence[Any]) -> list[list[Any]]:
-    """The batch's records per partition, each list in offset order."""
-    lanes: dict[tuple[str, int], list[Any]] = {}
-    for record in records:
-        lanes.setdefault((record.topic, record.partition), []).append(record)
-    return list(lanes.values())
-
-
-def _all_of(futures: Sequence[Future[list[Any]]]) -> list[list[Any]]:
-    """Every lane's result, after every lane ended: a failed lane fails the batch (it is
-    redelivered and repeats are answered by command id), but only once no lane still
-    runs, so no command of this batch overlaps its redelivery."""
-    results, failure = [], None
-    for future in futures:
-        try:
-            results.append(future.result())
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others
-            failure = failure or exc
-    if failure is not None:
-        raise failure
-    return results
+            self._producer = None
 
 
 def _identity(value: bytes | None) -> tuple[str | None, str]:
