@@ -12,11 +12,14 @@ helper process for the older part of the store (see projections/audit/scan.py).
 
 from __future__ import annotations
 
+import functools
 import gc
 import sqlite3
 import struct
 import sys
 from array import array
+from collections.abc import Callable
+from typing import ParamSpec
 
 from projections.audit.leaf_hashes import blocks, hash_page
 from projections.audit.trail_match import trail_matches
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 PAGE = 4096
 CHUNK = 16 * PAGE
 MMAP_BYTES = 1 << 31  # SQLite caps it at its own limit
+P = ParamSpec("P")
 _HEAD = struct.Struct("<QQQQ")  # rows, start, matched, blocks
 
 
@@ -50,6 +54,25 @@ class StorePart:
         return b"".join(levels[0] for levels in self.blocks)
 
 
+def _without_collector(scan: Callable[P, StorePart]) -> Callable[P, StorePart]:
+    """Rows are tuples of ints and bytes: no cycles to collect, yet without this the
+    collector would run every 700 of them and, in its older generations, walk every object
+    the process holds (a tenth of this process's CPU in a long-running one)."""
+
+    @functools.wraps(scan)
+    def run(*args: P.args, **kwargs: P.kwargs) -> StorePart:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return scan(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return run
+
+
+@_without_collector
 def scan_part(
     select: Select,
     table: str,
@@ -62,29 +85,6 @@ def scan_part(
     recorded: int,
 ) -> StorePart:
     """A chunk at a time, so that only folded levels (64 bytes a leaf) are kept."""
-    # Rows are tuples of ints and bytes: no cycles to collect, yet without this the collector
-    # would run every 700 of them and, in its older generations, walk every object the
-    # process holds (a tenth of this process's CPU in a long-running one).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _scan(select, table, seq, postgres, after, upto, start, trail, recorded)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _scan(
-    select: Select,
-    table: str,
-    seq: str,
-    postgres: bool,
-    after: int,
-    upto: int | None,
-    start: int,
-    trail: Select,
-    recorded: int,
-) -> StorePart:
     part = StorePart(start, array("q"), [], True)
     while True:
         seqs: list[int] = []
