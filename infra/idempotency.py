@@ -111,16 +111,22 @@ class Caused:
 def events_caused_by(
     recorder: ApplicationRecorder, causation_id: str, after: int, page: int = 500
 ) -> list[Caused]:
-    """The stored events after `after` whose causation id matches, in store order."""
+    """The stored events after `after` that the command caused, in store order: those
+    citing its id, and the consequences of its decisions, which cite the decision (an
+    accepted proposal's changes cite its `acceptance_id`) and come after it."""
     found: list[Caused] = []
+    causes = {causation_id}
     start = after + 1
     while True:
         batch = recorder.select_notifications(start=start, limit=page)
         for n in batch:
-            meta = orjson.loads(n.state).get("meta") or {}
-            if meta.get("causation_id") == causation_id:
+            state = orjson.loads(n.state)
+            meta = state.get("meta") or {}
+            if meta.get("causation_id") in causes:
                 found.append(Caused(str(n.originator_id), n.id,
                                     str(meta.get("correlation_id", ""))))
+                if state.get("acceptance_id"):
+                    causes.add(str(state["acceptance_id"]))
         if len(batch) < page:
             return found
         start = batch[-1].id + 1

@@ -22,6 +22,7 @@ from domain.relocation_commands import (
     WithdrawRelocation,
 )
 from infra.application import KoshApplication
+from infra.idempotency import events_caused_by
 from infra.settings import Settings
 from tests.support.builders import iin_for
 from tests.support.quota_race import BODY, OFFICER, ctx, open_almaty_for_kandases
@@ -165,6 +166,11 @@ def test_s5_accepted_quota_proposal_adjusts_the_quota_caused_by_the_acceptance(
     assert (adjusted.new_limit, adjusted.delta, adjusted.proposal_id) == (15, 10, str(proposal))
     assert adjusted.meta["causation_id"] == accepted.acceptance_id
     assert adjusted.meta["legal_basis"]["clause"] == "§5"
+    # An executor that died before recording the outcome is answered from the store:
+    # the adjustment counts as the command's, though it cites the acceptance.
+    recovered = events_caused_by(app.recorder, accepted.meta["causation_id"],
+                                 outcome.sequence_numbers[0] - 1)
+    assert [c.seq for c in recovered] == list(outcome.sequence_numbers)
 
 
 def test_s5_declined_proposal_changes_nothing(app: KoshApplication) -> None:
