@@ -29,6 +29,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from infra.sql import sqlite_writer_lock
+from infra.sqlite_writer import SQLiteBatchWriter, batch_writer
 from infra.subject_keys import KeyRace, KeyWrites, SubjectKeyStore
 
 # Bounds the time one writer spends on others' behalf and the size of one transaction.
@@ -70,8 +71,9 @@ class CommandBatcher:
         self.max_batch = max_batch
         postgres = _is_postgres(recorder)
         self.keys = None if postgres else keys
+        self._own = None if postgres else batch_writer(recorder)
         self._write_batch: Callable[[list[_Pending]], list[Result]] = (
-            _postgres_writer(recorder) if postgres else _sqlite_writer(recorder, self.keys)
+            _postgres_writer(recorder) if postgres else _sqlite_writer(recorder, self.keys, self._own)
         )
         self.encode_in_writer = not postgres
         self._between_processes = (
@@ -82,6 +84,10 @@ class CommandBatcher:
         self._writing = False
         self.batches = 0
         self.commands = 0
+
+    def close(self) -> None:
+        if self._own is not None:
+            self._own.close()
 
     def insert(self, events: Sequence[Any], encode: Encode) -> tuple[list[StoredEvent], list[int]]:
         """Records one command's domain events atomically; returns them as stored and
@@ -188,7 +194,7 @@ def _is_postgres(recorder: Any) -> bool:
 
 
 def _sqlite_writer(
-    recorder: Any, keys: SubjectKeyStore | None
+    recorder: Any, keys: SubjectKeyStore | None, own: SQLiteBatchWriter | None
 ) -> Callable[[list[_Pending]], list[Result]]:
     import sqlite3
 
@@ -223,6 +229,8 @@ def _sqlite_writer(
         raise AssertionError("unreachable")
 
     def write(batch: list[_Pending]) -> list[Result]:
+        if own is not None:
+            return own.transaction(lambda cur: [insert(cur, pending) for pending in batch])
         with recorder.datastore.transaction(commit=True) as cur:
             return [insert(cur, pending) for pending in batch]
 

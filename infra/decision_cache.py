@@ -25,18 +25,24 @@ from uuid import UUID
 MAX_AGGREGATES = 4096
 
 
+class _ThreadState(threading.local):
+    # Class-level defaults: a thread that never set them reads these, not an error.
+    lending = False
+    borrowed = 0
+
+
 class DecisionCache:
     def __init__(self, max_aggregates: int = MAX_AGGREGATES) -> None:
         self.max_aggregates = max_aggregates
         self._held: OrderedDict[UUID, Any] = OrderedDict()
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._local = _ThreadState()
         self.lent = 0
 
     @property
     def lending(self) -> bool:
         """Whether the current thread's reads may borrow (only inside a decision)."""
-        return bool(getattr(self._local, "lending", False))
+        return self._local.lending
 
     @lending.setter
     def lending(self, value: bool) -> None:
@@ -46,7 +52,7 @@ class DecisionCache:
     @property
     def borrowed(self) -> int:
         """How many aggregates the current thread's decision borrowed."""
-        return int(getattr(self._local, "borrowed", 0))
+        return self._local.borrowed
 
     def borrow(self, aggregate_id: UUID) -> Any | None:
         with self._lock:

@@ -133,11 +133,13 @@ class SealingMapper(Mapper[Any]):
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
+        class_version = _class_version(type(domain_event))
         if class_version > 1:
             state["class_version"] = class_version
         encoded = self.transcoder.encode(state)
-        if any(name in encoded for name in _PERSONAL_NAMES):
+        # `find`, not `in`: `bytes in bytes` first tries the needle as an integer, and
+        # raises and swallows a TypeError for each name.
+        if any(encoded.find(name) != -1 for name in _PERSONAL_NAMES):
             encoded = self.transcoder.encode(self.sealer.seal(str(originator_id), state))
         return StoredEvent(
             originator_id=originator_id,
@@ -148,9 +150,21 @@ class SealingMapper(Mapper[Any]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
-        if _SEALED_MARK in stored_event.state:  # most events (decisions, counters) hold none
+        if stored_event.state.find(_SEALED_MARK) != -1:  # most events hold none
             object.__setattr__(event, "__dict__", self.sealer.unseal(event.__dict__))
         return event
+
+
+_CLASS_VERSIONS: dict[type, int] = {}
+
+
+def _class_version(cls: type) -> int:
+    """Memoized: most event classes have none, and a failed getattr formats an error."""
+    try:
+        return _CLASS_VERSIONS[cls]
+    except KeyError:
+        version = _CLASS_VERSIONS[cls] = getattr(cls, "class_version", 1)
+        return version
 
 
 __all__ = ["ERASED", "PERSONAL_FIELDS", "PersonalDataSealer", "SealingMapper", "subject_id_of"]

@@ -33,6 +33,10 @@ class ServiceBase(EventStoreApplication):
         self.batcher = CommandBatcher(self.recorder, keys=sealer.keys if sealer else None)
         self.decisions = DecisionCache()
 
+    def close(self) -> None:
+        self.batcher.close()
+        super().close()
+
     def _record(self, processing_event: ProcessingEvent[Any]) -> list[Recording[Any]]:
         """The library's `_record`, with the insert going through group commit."""
         if processing_event.tracking is not None or processing_event.saved_kwargs:

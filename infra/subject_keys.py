@@ -58,6 +58,10 @@ class KeyRace(Exception):
     must be sealed again, with that key."""
 
 
+class _Deferral(threading.local):
+    writes: KeyWrites | None = None  # outside `deferring()`: keys are committed at once
+
+
 class SubjectKeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -71,7 +75,7 @@ class SubjectKeyStore:
         # sealing with one stores it too, so whichever commits first stores it.
         self._unconfirmed: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._local = _Deferral()
 
     # -- writes that travel with the events (group commit on SQLite) --------------------
     @contextmanager
@@ -154,7 +158,7 @@ class SubjectKeyStore:
         key, hit = self._cached(subject_id)
         if hit and key is not None:
             return key
-        writes: KeyWrites | None = getattr(self._local, "writes", None)
+        writes: KeyWrites | None = self._local.writes
         if writes is not None:
             return self._deferred_key(writes, subject_id)
         with self.db.transaction() as cur:
@@ -189,7 +193,7 @@ class SubjectKeyStore:
         names no IIN) are sealed under the same subject."""
         if self._links.get(originator_id) == subject_id:
             return
-        writes: KeyWrites | None = getattr(self._local, "writes", None)
+        writes: KeyWrites | None = self._local.writes
         if writes is not None:
             writes.links[originator_id] = subject_id
             return
@@ -200,7 +204,7 @@ class SubjectKeyStore:
         self._links[originator_id] = subject_id
 
     def subject_of(self, originator_id: str) -> str | None:
-        writes: KeyWrites | None = getattr(self._local, "writes", None)
+        writes: KeyWrites | None = self._local.writes
         if writes is not None and originator_id in writes.links:
             return writes.links[originator_id]
         if originator_id in self._links:

@@ -36,7 +36,7 @@ class OrjsonTranscoder(JSONTranscoder):
             state = orjson.loads(data)
         except orjson.JSONDecodeError:
             return super().decode(data)
-        return self._untag(state) if _TYPED in data else state
+        return self._untag(state) if data.find(_TYPED) != -1 else state
 
     def _tag(self, value: Any) -> Any:
         """`value` with typed values tagged; containers holding none are returned as they
