@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-import uuid
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.housing import NORM_APPLIES_TO, HousingType, check_area_norm
+from domain.ids import uuid5
 from domain.territory import KOSH_NAMESPACE
 
 _PUNCTUATION = re.compile(r"[,.;:\"'«»№#()]")
@@ -34,7 +34,7 @@ def normalised_address(district: str, line: str) -> str:
 
 def address_id(address: dict[str, Any]) -> UUID:
     key = normalised_address(str(address["district"]), str(address["line"]))
-    return uuid.uuid5(KOSH_NAMESPACE, f"address/{key}")
+    return uuid5(KOSH_NAMESPACE, f"address/{key}")
 
 
 def area_norm_applies(housing: dict[str, Any]) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.ids import uuid5
 from domain.person import identity_key
 
 _NAMESPACE = uuid.UUID("0f3e1d2c-7b6a-4e59-8d4c-3b2a1f0e9d8c")
@@ -33,7 +34,7 @@ def subject_id_of(iin: str | None = None, document_type: str | None = None,
     # The register's own identity key, so a document written two ways is one subject.
     key = identity_key({"iin": iin, "document_type": document_type or "",
                         "document_number": document_number})
-    return str(uuid.uuid5(_SUBJECTS, key))
+    return str(uuid5(_SUBJECTS, key))
 
 
 def subject_of(person: dict[str, Any]) -> str | None:
@@ -72,7 +73,7 @@ class Erasure(Aggregate):
     @staticmethod
     def create_id(subject_id: str) -> uuid.UUID:
         # One erasure per subject: a second request conflicts instead of repeating.
-        return uuid.uuid5(_NAMESPACE, subject_id)
+        return uuid5(_NAMESPACE, subject_id)
 
     @event("Recorded")
     def __init__(self, subject_id: str, legal_basis: str, meta: dict[str, Any]) -> None:

@@ -8,20 +8,20 @@ ends. A wrong publication date is corrected by a later event, never edited.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, InvalidValue
+from domain.ids import uuid5
 from domain.legal_acts import ActFacts, fold_repeals
 from domain.territory import KOSH_NAMESPACE
 
 
 def legal_act_id(act_id: str) -> UUID:
     """One aggregate per act: registering it twice collides in the store."""
-    return uuid.uuid5(KOSH_NAMESPACE, f"legal-act/{act_id}")
+    return uuid5(KOSH_NAMESPACE, f"legal-act/{act_id}")
 
 
 def _date(value: str | None) -> dt.date | None:

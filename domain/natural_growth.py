@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field
 
 from domain.commands import Command
 from domain.errors import InvalidValue
+from domain.ids import uuid5
 
 _NAMESPACE = uuid.UUID("0c7b6f7e-2f55-4f0e-8a51-6e6174677277")
 _PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?$")
@@ -43,7 +44,7 @@ class NaturalGrowthFigure(Aggregate):
 
     @staticmethod
     def create_id(period: str) -> UUID:
-        return uuid.uuid5(_NAMESPACE, f"natural-growth/{period}")
+        return uuid5(_NAMESPACE, f"natural-growth/{period}")
 
     @event("Recorded")
     def __init__(self, period: str, natural_growth: int, source: str,

@@ -9,13 +9,14 @@ personal data is sealed.
 
 from __future__ import annotations
 
-import uuid
+import functools
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition
+from domain.ids import uuid5
 from domain.territory import KOSH_NAMESPACE
 
 
@@ -35,7 +36,12 @@ def identity_key(person: dict[str, Any]) -> str:
 
 
 def person_id(person: dict[str, Any]) -> UUID:
-    return uuid.uuid5(KOSH_NAMESPACE, f"person/{identity_key(person)}")
+    return _person_uuid(identity_key(person))
+
+
+@functools.lru_cache(maxsize=65536)  # asked several times per command; uuid5 is a SHA-1
+def _person_uuid(identity: str) -> UUID:
+    return uuid5(KOSH_NAMESPACE, f"person/{identity}")
 
 
 class Person(Aggregate):

@@ -11,7 +11,6 @@ proposal's acceptance id, saved atomically with the acceptance.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -20,6 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.context import Actor
 from domain.errors import InvalidTransition, RuleViolation
+from domain.ids import uuid5
 from domain.quota import QuotaKind, QuotaPeriod
 from domain.territory import KOSH_NAMESPACE
 
@@ -69,7 +69,7 @@ def check_regional_period(quota_kind: str, period: str, on: dt.date) -> None:
 
 def acceptance_id(proposal_id: UUID) -> str:
     """The causation id of everything an accepted proposal changes."""
-    return str(uuid.uuid5(KOSH_NAMESPACE, f"proposal/{proposal_id}/accepted"))
+    return str(uuid5(KOSH_NAMESPACE, f"proposal/{proposal_id}/accepted"))
 
 
 class Proposal(Aggregate):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, InvalidValue, RuleViolation
+from domain.ids import uuid5
 from domain.territory import KOSH_NAMESPACE, Territory
 
 MAX_LIMIT = 10_000_000
@@ -74,7 +74,7 @@ class QuotaPeriod:
 
 def quota_id(kind: str, territory: str, period: str) -> UUID:
     key = f"quota/{QuotaKind(kind).value}/{Territory(territory).value}/{QuotaPeriod.parse(period)}"
-    return uuid.uuid5(KOSH_NAMESPACE, key)
+    return uuid5(KOSH_NAMESPACE, key)
 
 
 def quota_label(kind: str, territory: str, period: str) -> str:

@@ -10,13 +10,13 @@ nobody twice.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, RuleViolation
+from domain.ids import uuid5
 from domain.quota import QuotaPeriod
 from domain.territory import KOSH_NAMESPACE
 
@@ -29,7 +29,7 @@ def member_key(index: int) -> str:
 
 def registration_causation_id(case_id: UUID, key: str) -> str:
     """Deterministic: the same arrival always causes the same registration commands."""
-    return str(uuid.uuid5(KOSH_NAMESPACE, f"relocation/{case_id}/registration/{key}"))
+    return str(uuid5(KOSH_NAMESPACE, f"relocation/{case_id}/registration/{key}"))
 
 
 def require_period_open(period: str, on: dt.date) -> None:

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import RuleViolation
+from domain.ids import uuid5
 
 # Deterministic ids: one aggregate per territory (and per quota), so a second
 # establishment collides in the store instead of creating a twin.
@@ -44,7 +45,7 @@ CATEGORY_WORDS = {SettlerCategory.KANDAS: "kandases", SettlerCategory.SETTLER: "
 
 
 def designation_id(territory: str) -> UUID:
-    return uuid.uuid5(KOSH_NAMESPACE, f"territory/{Territory(territory).value}")
+    return uuid5(KOSH_NAMESPACE, f"territory/{Territory(territory).value}")
 
 
 class TerritoryDesignation(Aggregate):

@@ -73,7 +73,9 @@ class CommandBatcher:
         self.keys = None if postgres else keys
         self._own = None if postgres else batch_writer(recorder)
         self._write_batch: Callable[[list[_Pending]], list[Result]] = (
-            _postgres_writer(recorder) if postgres else _sqlite_writer(recorder, self.keys, self._own)
+            _postgres_writer(recorder)
+            if postgres
+            else _sqlite_writer(recorder, self.keys, self._own)
         )
         self.encode_in_writer = not postgres
         self._between_processes = (

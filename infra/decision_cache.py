@@ -16,7 +16,6 @@ the caller sees it.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -34,7 +33,7 @@ class _ThreadState(threading.local):
 class DecisionCache:
     def __init__(self, max_aggregates: int = MAX_AGGREGATES) -> None:
         self.max_aggregates = max_aggregates
-        self._held: OrderedDict[UUID, Any] = OrderedDict()
+        self._held: dict[UUID, Any] = {}
         self._lock = threading.Lock()
         self._local = _ThreadState()
         self.lent = 0
@@ -64,12 +63,14 @@ class DecisionCache:
 
     def keep(self, aggregates: Iterable[Any]) -> None:
         """The aggregates as just saved (their pending events collected)."""
+        held = self._held
         with self._lock:
             for aggregate in aggregates:
-                self._held[aggregate.id] = aggregate
-                self._held.move_to_end(aggregate.id)
-            while len(self._held) > self.max_aggregates:
-                self._held.popitem(last=False)
+                # Re-inserted, so the dict's order stays the order of last saving.
+                held.pop(aggregate.id, None)
+                held[aggregate.id] = aggregate
+            while len(held) > self.max_aggregates:
+                del held[next(iter(held))]
 
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         with self._lock:

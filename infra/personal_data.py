@@ -63,9 +63,19 @@ class _Primary:
         return self.value
 
 
+# An AESGCM object costs more to set up than to seal a field with, and a command seals
+# several dicts of one subject; bounded, since a key is per data subject.
+MAX_CIPHERS = 4096
+
+
 class PersonalDataSealer:
     def __init__(self, keys: SubjectKeyStore) -> None:
         self.keys = keys
+        self._ciphers: dict[bytes, AESGCM] = {}
+
+    def forget_ciphers(self) -> None:
+        """After an erasure: no cipher of an erased key stays in this process."""
+        self._ciphers = {}
 
     # -- writing -----------------------------------------------------------------------
     def seal(self, originator_id: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -80,8 +90,17 @@ class PersonalDataSealer:
         if not isinstance(value, dict):
             return value
         if PERSONAL_FIELDS.isdisjoint(value):
-            return {k: self._seal(v, primary) if isinstance(v, (dict, list)) else v
-                    for k, v in value.items()}
+            # Copied only if something inside is sealed: most of a state (meta, actor,
+            # legal basis) holds nothing personal.
+            out = None
+            for k, v in value.items():
+                if isinstance(v, (dict, list)):
+                    sealed = self._seal(v, primary)
+                    if sealed is not v:
+                        if out is None:
+                            out = dict(value)
+                        out[k] = sealed
+            return value if out is None else out
         personal = {k: v for k, v in value.items() if k in PERSONAL_FIELDS and v is not None}
         out = {k: self._seal(v, primary) if isinstance(v, (dict, list)) else v
                for k, v in value.items() if k not in personal}
@@ -97,8 +116,13 @@ class PersonalDataSealer:
 
     def _encrypt(self, subject: str, fields: dict[str, Any]) -> str:
         key = self.keys.key_for_writing(subject)
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            if len(self._ciphers) >= MAX_CIPHERS:
+                self._ciphers.clear()
+            cipher = self._ciphers[key] = AESGCM(key)
         nonce = os.urandom(12)
-        sealed = AESGCM(key).encrypt(nonce, orjson.dumps(fields), subject.encode())
+        sealed = cipher.encrypt(nonce, orjson.dumps(fields), subject.encode())
         return base64.b64encode(nonce + sealed).decode()
 
     # -- reading -----------------------------------------------------------------------
@@ -128,6 +152,9 @@ class SealingMapper(Mapper[Any]):
     def __init__(self, transcoder: Transcoder, sealer: PersonalDataSealer) -> None:
         super().__init__(transcoder=transcoder)
         self.sealer = sealer
+        # Event classes seen naming a personal field; sealing a state that holds none
+        # gives the same bytes, so this only saves the pre-check, never changes output.
+        self._personal_kinds: set[type] = set()
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         state = dict(vars(domain_event))
@@ -136,11 +163,16 @@ class SealingMapper(Mapper[Any]):
         class_version = _class_version(type(domain_event))
         if class_version > 1:
             state["class_version"] = class_version
-        encoded = self.transcoder.encode(state)
-        # `find`, not `in`: `bytes in bytes` first tries the needle as an integer, and
-        # raises and swallows a TypeError for each name.
-        if any(encoded.find(name) != -1 for name in _PERSONAL_NAMES):
+        kind = type(domain_event)
+        if kind in self._personal_kinds:  # its events name personal fields: no pre-check
             encoded = self.transcoder.encode(self.sealer.seal(str(originator_id), state))
+        else:
+            encoded = self.transcoder.encode(state)
+            # `find`, not `in`: `bytes in bytes` first tries the needle as an integer,
+            # and raises and swallows a TypeError for each name.
+            if any(encoded.find(name) != -1 for name in _PERSONAL_NAMES):
+                self._personal_kinds.add(kind)
+                encoded = self.transcoder.encode(self.sealer.seal(str(originator_id), state))
         return StoredEvent(
             originator_id=originator_id,
             originator_version=originator_version,

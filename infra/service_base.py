@@ -38,12 +38,12 @@ class ServiceBase(EventStoreApplication):
         super().close()
 
     def _record(self, processing_event: ProcessingEvent[Any]) -> list[Recording[Any]]:
-        """The library's `_record`, with the insert going through group commit."""
+        """The library's `_record` (for its own `save`), through group commit."""
         if processing_event.tracking is not None or processing_event.saved_kwargs:
             return super()._record(processing_event)
         events = processing_event.events
-        stored, ids = self.batcher.insert(events, self.mapper.to_stored_event)
-        recordings = [
+        stored, ids = self._insert(processing_event)
+        return [
             Recording(
                 d,
                 Notification(
@@ -56,26 +56,28 @@ class ServiceBase(EventStoreApplication):
             )
             for d, s, n in zip(events, stored, ids, strict=True)
         ]
+
+    def _insert(self, processing: ProcessingEvent[Any]) -> tuple[list[Any], list[int]]:
+        stored, ids = self.batcher.insert(processing.events, self.mapper.to_stored_event)
         if self.repository.cache and not self.repository.fastforward:
-            for aggregate_id, aggregate in processing_event.aggregates.items():
+            for aggregate_id, aggregate in processing.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
-        return recordings
+        return stored, ids
 
     def _save(self, *aggregates: Any) -> Outcome:
         """Saves atomically; the first aggregate is the case the caller is told about.
 
         The library's `save`, less its runtime Protocol checks of each object (a tenth
-        of a command's CPU): Kosh saves only its own aggregates."""
+        of a command's CPU) and the Recording objects it builds for `_notify`, a hook
+        nothing in Kosh implements: Kosh saves only its own aggregates."""
         processing: ProcessingEvent[Any] = ProcessingEvent()
         for aggregate in aggregates:
             processing.events.extend(aggregate.collect_events())
             processing.aggregates[aggregate.id] = aggregate
-        recordings = self._record(processing)
+        _, ids = self._insert(processing)
         self._take_snapshots(processing)
-        self._notify(recordings)
-        self.notify(processing.events)
         self.decisions.keep(aggregates)
-        return Outcome(aggregates[0].id, tuple(r.notification.id for r in recordings))
+        return Outcome(aggregates[0].id, tuple(ids))
 
     def _read(self, aggregate_id: UUID) -> Any:
         """Borrowed from the decision cache inside a decision, else from the store."""

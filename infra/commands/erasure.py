@@ -43,6 +43,8 @@ class ErasureCommands(ServiceBase):
         mapper = self.mapper
         erased_now = (mapper.sealer.keys.erase(subject_id)
                       if isinstance(mapper, SealingMapper) else False)
+        if isinstance(mapper, SealingMapper):
+            mapper.sealer.forget_ciphers()
         if outcome is None:
             if not erased_now:
                 raise InvalidTransition(f"data subject {subject_id} was already erased")
