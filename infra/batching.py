@@ -11,9 +11,11 @@ data needs stored (a new data subject's key, an aggregate's link to its subject)
 into the same transaction as the events: one commit for all of it, and a key is never
 committed without the events that use it, nor events without their key.
 
-Each command stays atomic and keeps its own optimistic concurrency: its events go in
-under a savepoint of their own, so a version conflict (another command changed the
-aggregate first) fails that command alone and the rest of the batch commits. Any other
+Each command stays atomic and keeps its own optimistic concurrency. On SQLite a batch
+first goes in as one statement per table; if anything in it conflicts, that transaction
+is rolled back and each command's events go in under a savepoint of their own, so a
+version conflict (another command changed the aggregate first) fails that command alone
+and the rest of the batch commits. Any other
 failure of a batch sends each of its commands through the library's own insert, one by
 one, so each caller gets exactly the error (or success) it would have had alone.
 """
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
@@ -230,13 +234,69 @@ def _sqlite_writer(
             return list(ids)
         raise AssertionError("unreachable")
 
+    table = recorder.events_table_name
+    last_id = f"SELECT max(rowid) FROM {table}"  # noqa: S608 - the library's table name
+
+    def all_at_once(cur: Any, batch: list[_Pending]) -> list[Result]:
+        """The batch's keys, links and events in one statement each, when none of them
+        conflicts (almost always); raises _Conflict otherwise, and the transaction is
+        rolled back for the command-by-command path to sort out."""
+        new_keys: dict[str, bytes] = {}
+        links: dict[str, str] = {}
+        for pending in batch:
+            if pending.writes:
+                for subject_id, key in pending.writes.keys.items():
+                    if new_keys.setdefault(subject_id, key) != key:
+                        raise _Conflict
+                links.update(pending.writes.links)
+        if new_keys:
+            keys_now = time.time()
+            cur.executemany(
+                "INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (subject_id) DO NOTHING",
+                [(subject_id, key, keys_now) for subject_id, key in new_keys.items()],
+            )
+            if cur.rowcount != len(new_keys):  # stored before: erased, or a race
+                raise _Conflict
+        if links:
+            cur.executemany("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
+                            "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING",
+                            list(links.items()))
+        rows = [
+            (s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+             s.originator_version, s.topic, s.state)
+            for pending in batch for s in pending.stored
+        ]
+        before = cur.execute(last_id).fetchone()[0] or 0
+        try:
+            cur.executemany(recorder.insert_events_statement, rows)
+        except sqlite3.IntegrityError:
+            raise _Conflict from None
+        after = cur.execute(last_id).fetchone()[0]
+        if after != before + len(rows):  # notification ids not the next ones in a row
+            raise _Conflict
+        results: list[Result] = []
+        at = before + 1
+        for pending in batch:
+            results.append(list(range(at, at + len(pending.stored))))
+            at += len(pending.stored)
+        return results
+
     def write(batch: list[_Pending]) -> list[Result]:
         if own is not None:
+            try:
+                return own.transaction(lambda cur: all_at_once(cur, batch))
+            except _Conflict:
+                pass
             return own.transaction(lambda cur: [insert(cur, pending) for pending in batch])
         with recorder.datastore.transaction(commit=True) as cur:
             return [insert(cur, pending) for pending in batch]
 
     return write
+
+
+class _Conflict(Exception):
+    """Something in the batch conflicts: written again command by command."""
 
 
 def _postgres_writer(recorder: Any) -> Callable[[list[_Pending]], list[Result]]:

@@ -48,6 +48,20 @@ class FastRepository(Repository[Any]):
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version None not found.")
         return aggregate
 
+    def get_or_none(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate as now, or None if it has no events: a new person or address,
+        met in most registrations, costs no raised and caught exception."""
+        if self.snapshot_store is not None or self.cache:
+            try:
+                return self.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        to_domain_event = self.event_store.mapper.to_domain_event
+        aggregate = None
+        for s in self._read_events(aggregate_id):
+            aggregate = to_domain_event(s).mutate(aggregate)  # type: ignore[attr-defined]
+        return aggregate
+
 
 class SQLiteEventReader:
     """An aggregate's stored events, over one read-only connection per thread."""

@@ -85,6 +85,17 @@ class ServiceBase(EventStoreApplication):
             return found
         return self.repository.get(aggregate_id)
 
+    def _read_or_none(self, aggregate_id: UUID) -> Any | None:
+        if self.decisions.lending and (found := self.decisions.borrow(aggregate_id)):
+            return found
+        get_or_none = getattr(self.repository, "get_or_none", None)
+        if get_or_none is not None:
+            return get_or_none(aggregate_id)
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
     def _get(self, case_id: UUID, kind: type[Any]) -> Any:
         try:
             case = self._read(case_id)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 
 from domain.address import AddressOccupancy, address_id, area_norm_applies
@@ -186,10 +185,7 @@ class RegistrationCommands(ServiceBase):
 
     # -- loading ---------------------------------------------------------------------
     def _find(self, aggregate_id: UUID, kind: type[Any]) -> Any:
-        try:
-            found = self._read(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        found = self._read_or_none(aggregate_id)
         return found if isinstance(found, kind) else None
 
     def _person(self, person: dict[str, Any], meta: dict[str, Any]) -> Person:
