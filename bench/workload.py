@@ -11,13 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
+from api.threads import WORKERS
 from domain.commands import ApproveRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
 from tests.support.builders import registration_body
 
 ACTOR = Actor("bench", "registrar", "bench")
-# Threads calling the write path at once, as the HTTP server's thread pool does.
-WRITERS = 16
+# Threads calling the write path at once: one API process's worker pool. A command
+# mostly waits for its group commit, and threads deciding meanwhile fill the next batch.
+WRITERS = WORKERS
 
 
 def context() -> CommandContext:

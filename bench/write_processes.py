@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.workload import WRITERS
 from infra.settings import Settings
 
-# Threads per process: together as many as the single-process figure's.
-THREADS = 8
+# Threads per process: each writer process stands for one API instance and its pool.
+THREADS = WRITERS
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Share:
     settings: Settings
     offset: int
     pairs: int
+    threads: int = THREADS
 
 
 def _writer(share: Share, ready: Any, results: Any) -> None:
@@ -33,18 +35,20 @@ def _writer(share: Share, ready: Any, results: Any) -> None:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     app = KoshApplication(share.settings)
-    run_pairs(app, submissions(10, offset=800_000 + share.offset), THREADS)  # caches, tables
+    run_pairs(app, submissions(10, offset=800_000 + share.offset), share.threads)  # caches, tables
     cmds = submissions(share.pairs, offset=share.offset)
     freeze_startup_heap()  # as `kosh up` does once started
     ready.wait()
     cpu, started = time.process_time(), time.monotonic()
-    run_pairs(app, cmds, THREADS)
+    run_pairs(app, cmds, share.threads)
     ended, cpu = time.monotonic(), time.process_time() - cpu
     results.put((started, ended, cpu, 2 * share.pairs, app.batcher.batches))
     app.close()
 
 
-def run_processes(settings: Settings, processes: int, pairs: int) -> tuple[float, float]:
+def run_processes(
+    settings: Settings, processes: int, pairs: int, threads: int = THREADS
+) -> tuple[float, float]:
     """Commands/s over the span from the first writer's start to the last one's end, and
     CPU µs per command summed over the writers."""
     from infra.application import KoshApplication
@@ -54,7 +58,7 @@ def run_processes(settings: Settings, processes: int, pairs: int) -> tuple[float
     ready, results = ctx.Barrier(processes + 1), ctx.Queue()
     each = pairs // processes
     workers = [
-        ctx.Process(target=_writer, args=(Share(settings, i * each, each), ready, results))
+        ctx.Process(target=_writer, args=(Share(settings, i * each, each, threads), ready, results))
         for i in range(processes)
     ]
     for w in workers:
