@@ -138,13 +138,14 @@ def replay(settings: Settings, reader: StoreReader, projections: Sequence[Projec
     """Rebuilds `projections` into `db` from every event up to the store's head now."""
     head = reader.head()
     with progress_bar() if show else _Quiet() as bar:
-        if from_kafka:
-            reading = bar.add_task("reading topic", total=head)
-            pages = topic_rows(settings, reader, head, lambda n: bar.update(reading, completed=n))
-        else:
-            pages = reader.rows(stop=head)
         # An as-of cut judges every event (a later one of a cut case is cut too).
         wanted = wanted_by(projections) if cutoff is None else None
+        if from_kafka:
+            reading = bar.add_task("reading topic", total=head)
+            pages = topic_rows(settings, reader, head, lambda n: bar.update(reading, completed=n),
+                               wanted=wanted)
+        else:
+            pages = reader.rows(stop=head)
         events: Iterable[Delivered] = (
             d for page in pages for d in decoded(reader.mapper, page, wanted))
         if cutoff is not None:

@@ -27,18 +27,21 @@ def topic_rows(
     head: int,
     progress: Callable[[int], None],
     timeout_s: float = 600.0,
+    wanted: Callable[[str], bool] | None = None,
 ) -> Iterator[list[Row]]:
     """Pages of every event up to `head` from the events topic, read from the beginning
     by a consumer without a group (nothing committed), in store order: a page ends where
     the next sequence number has not arrived yet. Stops once every sequence number up
-    to the head the store holds has been seen."""
+    to the head the store holds has been seen. With `wanted` (a test of the stored
+    topic, as for `decoded`), the rows of events it refuses come without their state:
+    nothing decodes it, so neither process copies it."""
     # Forked, the child starts at once (a spawned one imports Kosh anew: a second or so).
     fork = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if fork else "spawn")
     ours, theirs = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_consume, args=(settings, theirs), daemon=True, name="kosh-replay-topic"
-    )
+    # A spawned child gets its arguments pickled, and `wanted` is a closure.
+    child = context.Process(target=_consume, args=(settings, theirs, wanted if fork else None),
+                            daemon=True, name="kosh-replay-topic")
     child.start()
     theirs.close()
     pending: dict[int, Row] = {}
@@ -96,10 +99,11 @@ def store_gaps(
     }
 
 
-def _consume(settings: Settings, out: Connection) -> None:
+def _consume(settings: Settings, out: Connection,
+             wanted: Callable[[str], bool] | None = None) -> None:
     """The child: sends pages of rows until the parent closes its end."""
     try:
-        asyncio.run(_pages(settings, out))
+        asyncio.run(_pages(settings, out, wanted))
     except (BrokenPipeError, EOFError, OSError):
         pass  # the parent has all it needs and stopped listening
     except Exception as exc:  # noqa: BLE001 - the parent raises it, with its own traceback
@@ -111,7 +115,8 @@ def _consume(settings: Settings, out: Connection) -> None:
         out.close()
 
 
-async def _pages(settings: Settings, out: Connection) -> None:
+async def _pages(settings: Settings, out: Connection,
+                 wanted: Callable[[str], bool] | None = None) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     config = kafka_python_config(settings)
@@ -137,7 +142,10 @@ async def _pages(settings: Settings, out: Connection) -> None:
         await consumer.seek_to_beginning()
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            out.send([_row(r) for records in batches.values() for r in records] or _IDLE)
+            rows = [_row(r) for records in batches.values() for r in records]
+            if wanted is not None:
+                rows = [r if wanted(r[3]) else (*r[:4], b"") for r in rows]
+            out.send(rows or _IDLE)
     finally:
         await consumer.stop()
 

@@ -214,9 +214,10 @@ def _rebuild_target(env: BenchEnv, results: Results, settings: Settings) -> None
                 "events no register reads are skipped undecoded, and the registers write "
                 "through write-back caches (one bulk write per table and batch), but each "
                 "event a register reads is still decoded and its sealed personal fields "
-                "opened (AES-GCM) in Python, and the projector's bookkeeping (a row per "
-                "event and register) written, in one process on one core; the profile "
-                "below (of this rebuild) shows the split"
+                "opened (AES-GCM) in Python, on one core; only the projector's bookkeeping "
+                "(a row per event and register) is written on the other, by a thread "
+                "whose SQLite statements run without the GIL; the profile below (of this "
+                "rebuild) shows the split"
             )
         elif not met:
             aio = results.value("raw_consume_aiokafka_events_per_s") or 0

@@ -29,6 +29,8 @@ _DDL = [
 ]
 
 
+BOOKKEEPING_DDL = tuple(_DDL)
+
 # Two parameters a row: far below SQLite's and PostgreSQL's limits on one statement.
 _CLAIMS_PER_STATEMENT = 500
 

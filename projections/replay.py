@@ -17,7 +17,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
 
 from infra.sql import Cursor, Database
-from projections.projector import Delivered, Projection, Projector
+from projections.projector import BOOKKEEPING_DDL, Delivered, Projection
+from projections.replay_applied import COUNTING, AppliedWriter
 from projections.replay_decoding import decode_row, fast_mapper
 
 _TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE)
@@ -174,24 +175,60 @@ def rebuild(
                 "CREATE TABLE IF NOT EXISTS projection_applied (projection TEXT NOT NULL, "
                 "seq BIGINT NOT NULL, PRIMARY KEY (projection, seq)) WITHOUT ROWID"
             )
-    Projector(db, projections)  # creates the tables
+    later = create_tables(db, projections)
+    writer = None
+    if record_applied and _own_file(db):
+        writer = AppliedWriter(db.sqlite_path, [p.name for p in projections])  # type: ignore[arg-type]
     result = RebuildResult()
     plan = [_Plan(p, tolerate_errors) for p in projections]
     pending: list[Delivered] = []
-    for delivered in events:
-        pending.append(delivered)
-        if len(pending) >= batch:
-            _flush(db, plan, pending, result)
-            pending = []
-            if progress:
-                progress(result.applied, result.last_seq)
-    if pending:
-        _flush(db, plan, pending, result)
+    try:
+        for delivered in events:
+            pending.append(delivered)
+            if len(pending) >= batch:
+                _flush(db, plan, pending, result, writer)
+                pending = []
+                if progress:
+                    progress(result.applied, result.last_seq)
+        if pending:
+            _flush(db, plan, pending, result, writer)
+        if writer is not None:
+            writer.finish(db)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    with db.transaction() as cur:
+        for ddl in later:
+            cur.execute(ddl)
     if record_applied:
-        _record_applied(db, projections, result.runs)
+        _record_applied(db, projections, [] if writer is not None else result.runs)
     if progress:
         progress(result.applied, result.last_seq)
     return result
+
+
+_INDEX = re.compile(r"\s*CREATE\s+INDEX\b", re.IGNORECASE)
+
+
+def create_tables(db: Database, projections: Sequence[Projection]) -> list[str]:
+    """Creates the registers' tables and the projector's; returns the statements of the
+    plain (not unique) indexes, left for after the load: no statement a projection runs
+    gives another answer without them, and SQLite builds one from sorted keys far faster
+    than it inserts a rebuild's keys into it one by one in random order."""
+    later = [d for p in projections for d in p.ddl if _INDEX.match(d)]
+    now = [d for p in projections for d in p.ddl if not _INDEX.match(d)]
+    with db.transaction() as cur:
+        for ddl in [*BOOKKEEPING_DDL, *now]:
+            cur.execute(ddl)
+    return later
+
+
+def _own_file(db: Database) -> bool:
+    """A SQLite file another connection can open (not a memory database)."""
+    name = str(db.sqlite_path or "")
+    return not db.is_postgres and bool(name) and ":memory:" not in name and (
+        "mode=memory" not in name)
 
 
 class _Batch:
@@ -255,23 +292,22 @@ class _Plan:
 
 def _record_applied(db: Database, projections: Sequence[Projection],
                     runs: Sequence[list[int]]) -> None:
-    """The projector's bookkeeping for every replayed event, written by the database
-    from the runs of consecutive sequence numbers rather than row by row from Python."""
-    counting = ("WITH RECURSIVE s(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM s "
-                "WHERE seq < ?) ")
+    """The projector's bookkeeping for every replayed event (the `runs` of consecutive
+    sequence numbers not yet written), written by the database rather than row by row
+    from Python; then each register's status from its rows."""
     with db.transaction() as cur:
-        if not db.is_postgres:
+        if runs and not db.is_postgres:
             # Spelled out once, not once per register (every register saw every event):
             # counting them out cost a third of writing them.
             cur.execute("CREATE TEMP TABLE kosh_replayed (seq INTEGER PRIMARY KEY)")
-            cur.executemany(counting + "INSERT OR IGNORE INTO kosh_replayed (seq) "
+            cur.executemany(COUNTING + "INSERT OR IGNORE INTO kosh_replayed (seq) "
                             "SELECT seq FROM s", [(lo, hi) for lo, hi in runs])
         for p in projections:
-            if not db.is_postgres:
+            if runs and not db.is_postgres:
                 cur.execute("INSERT INTO projection_applied (projection, seq) SELECT ?, seq "
                             "FROM kosh_replayed WHERE 1 = 1 ON CONFLICT DO NOTHING", (p.name,))
-            else:
-                cur.executemany(counting + "INSERT INTO projection_applied (projection, seq) "
+            elif runs:
+                cur.executemany(COUNTING + "INSERT INTO projection_applied (projection, seq) "
                                 "SELECT ?, seq FROM s WHERE 1 = 1 ON CONFLICT DO NOTHING",
                                 [(lo, hi, p.name) for lo, hi in runs])
             cur.execute(
@@ -282,7 +318,7 @@ def _record_applied(db: Database, projections: Sequence[Projection],
                 "updated_at = excluded.updated_at",
                 (p.name, time.time(), p.name),
             )
-        if not db.is_postgres:
+        if runs and not db.is_postgres:
             cur.execute("DROP TABLE kosh_replayed")
 
 
@@ -299,27 +335,39 @@ def bulk_load(db: Database) -> None:
 
 
 def _flush(db: Database, plan: Sequence[_Plan], batch: list[Delivered],
-           result: RebuildResult) -> None:
+           result: RebuildResult, writer: AppliedWriter | None) -> None:
     shared = _Batch(batch)
     with db.transaction() as cur:
         for step in plan:
             step.apply(cur, shared, result)
+    mine = _runs_of([d.seq for d in batch])
+    if writer is not None:
+        writer.add(mine)
     runs = result.runs
-    seqs = [d.seq for d in batch]
-    first = seqs[0]
-    if seqs == list(range(first, first + len(seqs))):  # the usual batch: one run
+    for first, last in mine:
         if runs and runs[-1][0] <= first <= runs[-1][1] + 1:
-            runs[-1][1] = max(runs[-1][1], seqs[-1])
+            runs[-1][1] = max(runs[-1][1], last)
         else:
-            runs.append([first, seqs[-1]])
-    else:
-        for seq in seqs:
-            if runs and runs[-1][0] <= seq <= runs[-1][1] + 1:
-                runs[-1][1] = max(runs[-1][1], seq)
-            else:
-                runs.append([seq, seq])
+            runs.append([first, last])
     result.applied += len(batch)
     result.last_seq = max(result.last_seq, batch[-1].seq)
+
+
+def _runs_of(seqs: list[int]) -> list[tuple[int, int]]:
+    """Runs [first, last] of consecutive numbers, in the order given."""
+    first = seqs[0]
+    if seqs == list(range(first, first + len(seqs))):  # the usual batch: one run
+        return [(first, seqs[-1])]
+    out: list[tuple[int, int]] = []
+    lo = hi = first
+    for seq in seqs[1:]:
+        if seq == hi + 1:
+            hi = seq
+        else:
+            out.append((lo, hi))
+            lo = hi = seq
+    out.append((lo, hi))
+    return out
 
 
 def _apply_guarded(

@@ -97,3 +97,46 @@ def test_a_rebuild_writes_the_rows_the_projections_write_event_by_event(
         assert dump(rebuilt, p) == dump(live, p), p.name
     assert rebuilt.query("SELECT projection, seq FROM projection_applied ORDER BY 1, 2") == (
         live.query("SELECT projection, seq FROM projection_applied ORDER BY 1, 2"))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 5000])
+def test_a_rebuild_into_a_file_keeps_the_bookkeeping_and_indexes_the_live_projector_keeps(
+    tmp_path: Path, batch: int
+) -> None:
+    """Into a file, the bookkeeping is written beside the rebuild and copied in at the
+    end, and the registers' indexes are built after the load: the same rows and indexes
+    as the live projector's, for sequence numbers with gaps too (as PostgreSQL leaves)."""
+    projections = [ResidentsProjection(), MonitoringProjection()]
+    seqs = [n + 3 * (n // 10) for n in range(1, len(history(1)) + 1)]  # a gap every 10
+    delivered = [Delivered(seq, e) for seq, e in zip(seqs, history(1), strict=True)]
+    live = Database(None, tmp_path / "live.sqlite")
+    projector = Projector(live, projections)
+    for d in delivered:
+        projector.apply_batch([d])
+    rebuilt = Database(None, tmp_path / "rebuilt.sqlite")
+    result = rebuild(rebuilt, projections, delivered, batch=batch)
+    assert result.applied == len(delivered)
+    for p in projections:
+        assert dump(rebuilt, p) == dump(live, p), p.name
+    applied = "SELECT projection, seq FROM projection_applied ORDER BY 1, 2"
+    assert rebuilt.query(applied) == live.query(applied)
+    status = "SELECT projection, applied_count, max_seq FROM projection_status ORDER BY 1"
+    assert rebuilt.query(status) == live.query(status)
+    indexes = ("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+               "ORDER BY 1")
+    assert rebuilt.query(indexes) == live.query(indexes)
+    assert sorted(f.name for f in tmp_path.iterdir() if "applied" in f.name) == []
+
+
+def test_a_rebuild_that_fails_leaves_no_scratch_file(tmp_path: Path) -> None:
+    class Refusing:
+        name, ddl, handles = "refusing", (), None
+
+        def apply(self, cur: Any, seq: int, event: Any) -> None:
+            if seq == 9:
+                raise RuntimeError("refused")
+
+    delivered = [Delivered(seq, e) for seq, e in enumerate(history(2), start=1)]
+    with pytest.raises(RuntimeError, match="refused"):
+        rebuild(Database(None, tmp_path / "r.sqlite"), [Refusing()], delivered, batch=4)
+    assert not (tmp_path / "r.sqlite.applied").exists()
