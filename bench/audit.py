@@ -64,7 +64,7 @@ def verify(settings: Settings, results: Results) -> tuple[int, float]:
         f"audit verify: {report.store_events} events and {report.heads_checked} signed "
         f"head(s) in {seconds * 1000:.0f} ms; CPU "
         f"{own * 1000:.0f} ms in this process and {helper * 1000:.0f} ms in its helper "
-        "process (SQLite: it scans the older part of the store on the other core)"
+        "process (SQLite: it takes chunks of the store from the same queue on the other core)"
     )
     return report.store_events, seconds
 
@@ -103,7 +103,7 @@ def run(env: BenchEnv, results: Results, settings: Settings) -> None:
         if met
         else f"SHA-256 of the leaves alone runs at {results.value('hashlib_events_per_s'):,.0f} "
         "events/s on one core here; verify also reads each row through sqlite3 and folds a "
-        "Merkle node per event, split between two processes, so it needs both cores free "
+        "Merkle node per event, shared out between two processes, so it needs both cores free "
         "(CPU time in the notes; profile of this process below)",
         profile_job=None
         if met or env.quick

@@ -56,13 +56,13 @@ def raw_query(table: str, seq: str, bounded: bool) -> str:
 
 def fast_hashes(rows: Rows) -> list[bytes] | None:
     """Leaf hashes of rows from :func:`fast_query`, or None when one of them is not as the
-    store writes rows (a `%d` or `%b` refuses its value)."""
+    store writes rows (a `%d` or `%b` refuses its value: text, NULL, an infinite REAL…)."""
     try:
         return [
             _sha256(_LEAF % (s, v, len(o), o, len(t), t, state)).digest()
             for s, o, v, t, state in rows
         ]
-    except TypeError:
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -75,7 +75,7 @@ def canonical(row: Sequence[Any]) -> tuple[int, str, int, str, bytes]:
 def _int(value: Any) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a REAL set to 9e999
         return -1
 
 

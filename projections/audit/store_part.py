@@ -7,34 +7,41 @@ began where it was expected to, and rescans against the trail when it did not or
 part does not match (to name the first event concerned).
 
 Standard library only: on a large SQLite store `kosh audit verify` runs this module as a
-helper process for the older part of the store (see projections/audit/scan.py).
+helper process that takes chunks of the store from the same queue as the parent (see
+projections/audit/scan.py).
 """
 
 from __future__ import annotations
 
-import functools
 import gc
+import os
 import sqlite3
 import struct
 import sys
 from array import array
-from collections.abc import Callable
-from typing import ParamSpec
 
 from projections.audit.leaf_hashes import blocks, hash_page
 from projections.audit.trail_match import trail_matches
 
 TYPE_CHECKING = False  # dataclasses, typing and pathlib would double the helper's start-up
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import ParamSpec, TypeVar
 
     from projections.audit.leaf_hashes import Select
 
-PAGE = 4096
-CHUNK = 16 * PAGE
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
+# Rows read and folded at a time: a page's rows, leaves and levels stay in the core's cache
+# between SQLite handing them over and their hashes being folded (4096 rows at a time ran a
+# tenth slower).
+PAGE = 512
+WINDOW = 8 * PAGE  # leaves held against the trail in one query
 MMAP_BYTES = 1 << 31  # SQLite caps it at its own limit
-P = ParamSpec("P")
 _HEAD = struct.Struct("<QQQQ")  # rows, start, matched, blocks
+_RECORD = struct.Struct("<QQ")  # chunk number, bytes of its encoded part
+CLAIM = 4  # bytes of one chunk number in the queue
 
 
 class StorePart:
@@ -54,13 +61,12 @@ class StorePart:
         return b"".join(levels[0] for levels in self.blocks)
 
 
-def _without_collector(scan: Callable[P, StorePart]) -> Callable[P, StorePart]:
+def without_collector(scan: Callable[P, R]) -> Callable[P, R]:
     """Rows are tuples of ints and bytes: no cycles to collect, yet without this the
     collector would run every 700 of them and, in its older generations, walk every object
     the process holds (a tenth of this process's CPU in a long-running one)."""
 
-    @functools.wraps(scan)
-    def run(*args: P.args, **kwargs: P.kwargs) -> StorePart:
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -69,10 +75,11 @@ def _without_collector(scan: Callable[P, StorePart]) -> Callable[P, StorePart]:
             if collecting:
                 gc.enable()
 
+    run.__doc__ = scan.__doc__
     return run
 
 
-@_without_collector
+@without_collector
 def scan_part(
     select: Select,
     table: str,
@@ -84,27 +91,51 @@ def scan_part(
     trail: Select,
     recorded: int,
 ) -> StorePart:
-    """A chunk at a time, so that only folded levels (64 bytes a leaf) are kept."""
+    """A page at a time, folded while it is fresh, so that only folded levels (64 bytes a
+    leaf) are kept; a window of pages at a time is held against the trail."""
     part = StorePart(start, array("q"), [], True)
+    window_at, window_seqs, window_leaves = start, [], []
     while True:
-        seqs: list[int] = []
-        hashes: list[bytes] = []
-        while len(seqs) < CHUNK:
-            page_seqs, page_hashes = hash_page(select, table, seq, postgres, after, upto, PAGE)
-            seqs += page_seqs
-            hashes += page_hashes
-            if len(page_seqs) < PAGE:
-                break
-            after = page_seqs[-1]
+        seqs, hashes = hash_page(select, table, seq, postgres, after, upto, PAGE)
         at = start + len(part.seqs)
-        if part.matched:
-            part.matched = trail_matches(
-                trail, at, recorded, seqs, b"".join(hashes), sqlite=not postgres
-            )
-        part.blocks += blocks(hashes, at)
+        folded = blocks(hashes, at)
+        part.blocks += folded
         part.seqs.extend(seqs)
-        if len(seqs) < CHUNK:
+        done = len(seqs) < PAGE
+        if part.matched:
+            window_seqs += seqs
+            window_leaves += [levels[0] for levels in folded]
+            if done or len(window_seqs) >= WINDOW:
+                leaves = b"".join(window_leaves)
+                part.matched = trail_matches(
+                    trail, window_at, recorded, window_seqs, leaves, sqlite=not postgres
+                )
+                window_at += len(window_seqs)
+                window_seqs, window_leaves = [], []
+        if done:
             return part
+        after = seqs[-1]
+
+
+def chunk_bounds(chunk: int, size: int, count: int) -> tuple[int, int | None, int]:
+    """(after, upto, start) of chunk ``chunk`` of ``count``: the sequence numbers
+    (chunk * size, (chunk + 1) * size], the last one open-ended so that it takes whatever was
+    appended since the chunks were counted; placed where SQLite's dense numbering from 1
+    puts them."""
+    after = chunk * size
+    return after, None if chunk == count - 1 else after + size, after
+
+
+def claim(queue: int) -> int | None:
+    """The next chunk number from the queue both processes take from, None once it is empty.
+    A pipe hands each read of a few bytes to one reader whole, so no chunk goes to both."""
+    data = os.read(queue, CLAIM)
+    return int.from_bytes(data, "little") if len(data) == CLAIM else None
+
+
+def chunk_queue(count: int) -> bytes:
+    """What :func:`claim` takes ``count`` chunks from, lowest first."""
+    return b"".join(k.to_bytes(CLAIM, "little") for k in range(count))
 
 
 # -- the helper process ----------------------------------------------------------------------
@@ -142,26 +173,47 @@ def decode(data: bytes) -> StorePart:
     return StorePart(start, seqs, parts, bool(matched))
 
 
+def encode_chunks(parts: dict[int, StorePart]) -> bytes:
+    out = []
+    for chunk, part in parts.items():
+        data = encode(part)
+        out += [_RECORD.pack(chunk, len(data)), data]
+    return b"".join(out)
+
+
+def decode_chunks(data: bytes) -> dict[int, StorePart]:
+    """What :func:`encode_chunks` wrote; ValueError when it is cut short or malformed."""
+    parts, at = {}, 0
+    while at < len(data):
+        try:
+            chunk, size = _RECORD.unpack_from(data, at)
+        except struct.error as exc:
+            raise ValueError("the helper's answer is cut short") from exc
+        at += _RECORD.size
+        if at + size > len(data):
+            raise ValueError("the helper's answer is cut short")
+        parts[chunk] = decode(data[at : at + size])
+        at += size
+    return parts
+
+
 def main(argv: Sequence[str]) -> None:
-    """argv: store file, table, sequence column, after, upto, start, trail file, recorded."""
-    store_path, table, seq, after, upto, start, trail_path, recorded = argv
+    """argv: store file, table, sequence column, trail file, recorded, chunk size, chunk
+    count, the queue's file descriptor. Writes the parts of the chunks it took."""
+    store_path, table, seq, trail_path, recorded, size, count, queue = argv
+    gc.disable()  # as scan_part does; nothing lives long enough here to need collecting
     store, trail = (sqlite3.connect(p, timeout=30) for p in (store_path, trail_path))
     # Pages read from the mapped file rather than copied in by a system call each (the scan's
     # system time). An I/O error then kills this process instead of raising, which costs
-    # nothing: the parent scans the part itself when the helper fails.
+    # nothing: the parent scans the chunks itself when the helper fails.
     store.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    part = scan_part(
-        lambda sql, params: store.execute(sql, params).fetchall(),
-        table,
-        seq,
-        False,
-        int(after),
-        int(upto),
-        int(start),
-        lambda sql, params: trail.execute(sql, params).fetchall(),
-        int(recorded),
-    )
-    sys.stdout.buffer.write(encode(part))
+    rows = lambda sql, params: store.execute(sql, params).fetchall()  # noqa: E731
+    leaves = lambda sql, params: trail.execute(sql, params).fetchall()  # noqa: E731
+    parts = {}
+    while (chunk := claim(int(queue))) is not None:
+        after, upto, start = chunk_bounds(chunk, int(size), int(count))
+        parts[chunk] = scan_part(rows, table, seq, False, after, upto, start, leaves, int(recorded))
+    sys.stdout.buffer.write(encode_chunks(parts))
 
 
 if __name__ == "__main__":

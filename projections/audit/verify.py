@@ -136,9 +136,9 @@ def verify_store(settings: Settings) -> VerifyReport:
         return VerifyReport(False, 0, None, f"no event store at {events_file}")
     audit, store = audit_database(settings), store_db(settings)
     ensure_tables(audit)
-    # The trail's length and the heads before the store is read (a helper process may start
-    # on the older part in between; the newer part is read after both): everything they cover
-    # was in the store by then, so events appended meanwhile cannot look missing.
+    # The trail's length and the heads before the store is read (a helper process starts up
+    # in between, but is handed no chunk of the store until parts() is asked for): everything
+    # they cover was in the store by then, so events appended meanwhile cannot look missing.
     recorded = int(select(audit, "SELECT COUNT(*) FROM audit_leaves")[0][0])
     tree, seqs = MerkleTree(), array("q")
     trail = _Trail(audit, recorded)

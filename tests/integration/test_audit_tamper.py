@@ -4,8 +4,12 @@ SQLite and a real PostgreSQL store, and names the first sequence number concerne
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import subprocess
 import sys
+import termios
+import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,10 +20,10 @@ from domain.commands import ApproveRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
 from infra.settings import Settings
 from infra.sql import Database
-from projections.audit import scan
+from projections.audit import scan, store_part
 from projections.audit.heads import TreeHeads, signing_key
 from projections.audit.leaves import events_table, read_rows, store_db
-from projections.audit.store_part import StorePart, decode
+from projections.audit.store_part import StorePart
 from projections.audit.trail import AuditTrail
 from projections.audit.verify import verify_store
 from tests.support.builders import registration_body
@@ -204,16 +208,42 @@ def zero_trail_leaf(audited: Audited, seq: int) -> None:
         cur.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE seq = ?", (bytes(32), seq))
 
 
-# With the store scanned in two parts, leaves 0-1 in the helper process, 2- in this one.
+# With the store cut into chunks of two sequence numbers: 1-2, 3-4, … 11-12 and on.
 TAMPERING: dict[str, Callable[[Audited], None]] = {
     "untouched": lambda a: None,
-    "byte changed in the helper's part": lambda a: flip_a_byte(a.store, a.seqs[0]),
-    "byte changed in this process's part": lambda a: flip_a_byte(a.store, a.seqs[-2]),
-    "row deleted from the helper's part": lambda a: delete_row(a.store, a.seqs[1]),
+    "byte changed in the first chunk": lambda a: flip_a_byte(a.store, a.seqs[0]),
+    "byte changed in the last chunk": lambda a: flip_a_byte(a.store, a.seqs[-2]),
+    "row deleted from the first chunk": lambda a: delete_row(a.store, a.seqs[1]),
     "last row deleted": lambda a: delete_row(a.store, a.seqs[-1]),
-    "rows swapped across the parts": lambda a: swap_rows(a.store, a.seqs[1], a.seqs[4]),
-    "trail leaf altered in this process's part": lambda a: zero_trail_leaf(a, a.seqs[3]),
+    "rows swapped across chunks": lambda a: swap_rows(a.store, a.seqs[1], a.seqs[4]),
+    "trail leaf altered in a later chunk": lambda a: zero_trail_leaf(a, a.seqs[3]),
 }
+CHUNKS = 6  # of the 12 events
+_SLOW = "time.sleep(0.5)"  # while this process takes the other chunks
+# (helper process, chunks it takes before this process takes any, chunks it answers for)
+HELPERS: dict[str, tuple[str, int, set[int]]] = {
+    "the helper takes every chunk": (scan._HELPER, CHUNKS, set(range(CHUNKS))),
+    "the helper takes the first, this process the others": (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); "
+        "from projections.audit import store_part as p; scan = p.scan_part; "
+        f"p.scan_part = lambda *a: ({_SLOW}, scan(*a))[1]; p.main(sys.argv[2:])",
+        1,
+        {0},
+    ),
+    "the helper dies holding the first chunk": (
+        "import os, sys; os.read(int(sys.argv[-1]), 4); raise SystemExit(3)",
+        1,
+        set(),
+    ),
+    "the helper fails at once": ("raise SystemExit(3)", 0, set()),
+}
+
+
+def queued(queue: int) -> int:
+    """Bytes (chunk numbers) still in the queue."""
+    count = array("i", [0])
+    fcntl.ioctl(queue, termios.FIONREAD, count)
+    return count[0]
 
 
 @pytest.mark.parametrize("tampering", TAMPERING)
@@ -224,12 +254,32 @@ def test_a_store_scanned_with_a_helper_process_gets_the_same_report(
         pytest.skip("the helper process scans SQLite stores only")
     TAMPERING[tampering](audited)
     alone = verify_store(audited.settings)
-    monkeypatch.setattr(scan, "HELPER_MIN_ROWS", 1)
-    monkeypatch.setattr(scan, "ALIGN", 1)
-    answers: list[StorePart] = []
-    monkeypatch.setattr(scan, "decode", lambda data: answers.append(decode(data)) or answers[-1])
-    assert verify_store(audited.settings) == alone
-    assert len(answers) == 1 and answers[0].start == 0  # the helper scanned the older part
-    monkeypatch.setattr(scan, "_HELPER", "raise SystemExit(3)")  # this process scans it all
-    assert verify_store(audited.settings) == alone
     assert alone.ok == (tampering == "untouched")
+    monkeypatch.setattr(scan, "HELPER_MIN_ROWS", 1)
+    monkeypatch.setattr(scan, "CHUNK", 2)
+    answers: list[dict[int, StorePart]] = []
+
+    def decode_chunks(data: bytes) -> dict[int, StorePart]:
+        answers.append(store_part.decode_chunks(data))
+        return answers[-1]
+
+    monkeypatch.setattr(scan, "decode_chunks", decode_chunks)
+    for name, (helper, taken_first, answered) in HELPERS.items():
+        monkeypatch.setattr(scan, "_HELPER", helper)
+        waited: list[int] = []
+
+        def claim(
+            queue: int, taken_first: int = taken_first, waited: list[int] = waited
+        ) -> int | None:
+            """This process's first claim waits until the helper has taken its chunks."""
+            deadline = time.monotonic() + 30
+            while not waited and queued(queue) > 4 * (CHUNKS - taken_first):
+                assert time.monotonic() < deadline, "the helper took no chunk"
+                time.sleep(0.005)
+            waited.append(1)
+            return store_part.claim(queue)
+
+        monkeypatch.setattr(scan, "claim", claim)
+        answers.clear()
+        assert verify_store(audited.settings) == alone, name
+        assert set().union(*answers) == answered, name

@@ -33,6 +33,7 @@ EDITED: list[tuple[Any, ...]] = [
     ("edited-version-text", "abc", "t", b"s"),
     ("edited-version-null", None, "t", b"s"),
     ("edited-version-real", 2.5, "t", b"s"),
+    ("edited-version-infinite", 9e999, "t", b"s"),
     (b"\x01blob-id", 5, b"blob-topic", b"s"),
     ("edited-state-int", 6, "t", 42),
 ]
