@@ -134,22 +134,25 @@ def group_commit_off(env: BenchEnv, results: Results, pairs: int) -> None:
     )
 
 
-def processes(env: BenchEnv, results: Results, pairs: int) -> None:
-    """One writer process per core on one SQLite store, as two API or intake instances."""
-    count = max(2, min(os.cpu_count() or 2, 4))
-    rate, cpu = run_processes(env.settings("writeprocs"), count, pairs)
+def processes(env: BenchEnv, results: Results, pairs: int, extra: int = 0) -> None:
+    """Writer processes on one SQLite store, as several API or intake instances: one per
+    core, or (`extra`) more, so a core whose process waits for the store's writer lock or
+    a commit's flush has another to run."""
+    count = max(2, min(os.cpu_count() or 2, 4)) + extra
+    key = "write_sqlite_procs" if not extra else "write_sqlite_procs_extra"
+    rate, cpu = run_processes(env.settings(f"writeprocs{extra}"), count, pairs)
     results.add(
-        "write_sqlite_procs_cpu_us_per_cmd",
+        f"{key}_cpu_us_per_cmd",
         cpu,
         "µs",
         f"CPU per command, write path, sqlite, {count} writer processes (summed)",
     )
     results.add(
-        "write_sqlite_procs_cmds_per_s",
+        f"{key}_cmds_per_s",
         rate,
         "commands/s",
         f"durable commands, write path, sqlite, {count} writer processes × {THREADS} threads "
-        "on one store",
+        f"on one store ({os.cpu_count() or 2} cores)",
         baseline="write_sqlite_baseline_cmds_per_s",
     )
 
@@ -159,13 +162,16 @@ def run(env: BenchEnv, results: Results) -> None:
     measure(env, results, "sqlite", pairs)
     processes(env, results, pairs)
     if not env.quick:
+        processes(env, results, pairs, extra=1)
         group_commit_off(env, results, 1000)
     if env.postgres_url and not env.quick:
         measure(env, results, "postgres", 2000)
     elif not env.quick:
         results.notes.append("PostgreSQL not reachable: no PostgreSQL write-path figures")
-    # The deployment's figure: the better of one process and one writer process per core.
-    best = max(("write_sqlite_cmds_per_s", "write_sqlite_procs_cmds_per_s"),
+    # The deployment's figure: the best of one process, one writer process per core, and
+    # one more than that; which one it was is named in the target line.
+    best = max(("write_sqlite_cmds_per_s", "write_sqlite_procs_cmds_per_s",
+                "write_sqlite_procs_extra_cmds_per_s"),
                key=lambda k: results.value(k) or 0)
     rate = results.value(best) or 0
     ratio = results.value(f"{best}_ratio") or 0
@@ -173,18 +179,18 @@ def run(env: BenchEnv, results: Results) -> None:
     why = ""
     if not met and not env.quick:
         single_cpu = results.value("write_sqlite_cpu_us_per_cmd") or 0
-        procs_cpu = results.value("write_sqlite_procs_cpu_us_per_cmd") or 0
+        best_cpu = results.value(best.replace("_cmds_per_s", "_cpu_us_per_cmd")) or 0
         base_cpu = results.value("write_sqlite_baseline_cpu_us_per_cmd") or 0
-        ceiling = (os.cpu_count() or 2) * 1e6 / max(procs_cpu, 1)
+        ceiling = (os.cpu_count() or 2) * 1e6 / max(best_cpu, 1)
         why = (
             f"a command costs {single_cpu:,.0f} µs of CPU in one writing process, and most "
             "of it is Python, which runs one thread of a process at a time (the GIL), so one "
             f"process cannot pass {1e6 / max(single_cpu, 1):,.0f} commands/s; group commit "
-            "removes commits, not this. With a writer process per core a command costs "
-            f"{procs_cpu:,.0f} µs summed over them, so every core fully busy would give "
-            f"{ceiling:,.0f} commands/s; the processes reached {rate / ceiling:.0%} of that, "
-            "queueing on the store's one writer lock while each commit is flushed to disk. "
-            f"The baseline only appends ready-made events ({base_cpu:,.0f} µs each: no reads, "
+            "removes commits, not this. In the best figure's writer processes a command "
+            f"costs {best_cpu:,.0f} µs summed over them, so every core fully busy would give "
+            f"{ceiling:,.0f} commands/s; they reached {rate / ceiling:.0%} of that, queueing "
+            "on the store's one writer lock while each commit is flushed to disk. The "
+            f"baseline only appends ready-made events ({base_cpu:,.0f} µs each: no reads, "
             "no Rules, no sealing of personal data). Where the CPU goes, and which locks the "
             "threads queue on, is below"
         )
