@@ -15,16 +15,15 @@ Each command stays atomic and keeps its own optimistic concurrency. On SQLite a 
 first goes in as one statement per table; if anything in it conflicts, that transaction
 is rolled back and each command's events go in under a savepoint of their own, so a
 version conflict (another command changed the aggregate first) fails that command alone
-and the rest of the batch commits. Any other
-failure of a batch sends each of its commands through the library's own insert, one by
-one, so each caller gets exactly the error (or success) it would have had alone.
+and the rest of the batch commits. Any other failure of a batch sends each of its
+commands through the library's own insert, one by one, so each caller gets exactly the
+error (or success) it would have had alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,27 +240,9 @@ def _sqlite_writer(
         """The batch's keys, links and events in one statement each, when none of them
         conflicts (almost always); raises _Conflict otherwise, and the transaction is
         rolled back for the command-by-command path to sort out."""
-        new_keys: dict[str, bytes] = {}
-        links: dict[str, str] = {}
-        for pending in batch:
-            if pending.writes:
-                for subject_id, key in pending.writes.keys.items():
-                    if new_keys.setdefault(subject_id, key) != key:
-                        raise _Conflict
-                links.update(pending.writes.links)
-        if new_keys:
-            keys_now = time.time()
-            cur.executemany(
-                "INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (subject_id) DO NOTHING",
-                [(subject_id, key, keys_now) for subject_id, key in new_keys.items()],
-            )
-            if cur.rowcount != len(new_keys):  # stored before: erased, or a race
-                raise _Conflict
-        if links:
-            cur.executemany("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
-                            "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING",
-                            list(links.items()))
+        writes = [p.writes for p in batch if p.writes]
+        if writes and (keys is None or not keys.store_batch_with_events(cur, writes)):
+            raise _Conflict
         rows = [
             (s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
              s.originator_version, s.topic, s.state)

@@ -79,14 +79,16 @@ class ServiceBase(EventStoreApplication):
         self.decisions.keep(aggregates)
         return Outcome(aggregates[0].id, tuple(ids))
 
+    def _borrowed(self, aggregate_id: UUID) -> Any | None:
+        return self.decisions.borrow(aggregate_id) if self.decisions.lending else None
+
     def _read(self, aggregate_id: UUID) -> Any:
         """Borrowed from the decision cache inside a decision, else from the store."""
-        if self.decisions.lending and (found := self.decisions.borrow(aggregate_id)):
-            return found
-        return self.repository.get(aggregate_id)
+        return self._borrowed(aggregate_id) or self.repository.get(aggregate_id)
 
     def _read_or_none(self, aggregate_id: UUID) -> Any | None:
-        if self.decisions.lending and (found := self.decisions.borrow(aggregate_id)):
+        """As `_read`, with None for an aggregate that has no events."""
+        if (found := self._borrowed(aggregate_id)) is not None:
             return found
         get_or_none = getattr(self.repository, "get_or_none", None)
         if get_or_none is not None:

@@ -41,6 +41,12 @@ class SubjectErased(InvalidTransition):
         return cls(f"data subject {subject_id} was erased; nothing new is recorded")
 
 
+_INSERT_KEY = ("INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) "
+               "VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING")
+_INSERT_LINK = ("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
+                "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING")
+
+
 @dataclass
 class KeyWrites:
     """What sealing one command's events needs stored with them: keys created for new
@@ -89,16 +95,33 @@ class SubjectKeyStore:
         finally:
             self._local.writes = None
 
+    def store_batch_with_events(self, cur: Any, batch: list[KeyWrites]) -> bool:
+        """Several commands' writes, one statement per table. False when any key was
+        stored before (erased, or made by another process, or two keys for one subject in
+        the batch): nothing is then known, and the caller rolls back and goes command by
+        command through `store_with_events`."""
+        keys: dict[str, bytes] = {}
+        links: dict[str, str] = {}
+        for writes in batch:
+            for subject_id, key in writes.keys.items():
+                if keys.setdefault(subject_id, key) != key:
+                    return False
+            links.update(writes.links)
+        if keys:
+            now = time.time()
+            cur.executemany(_INSERT_KEY, [(s, k, now) for s, k in keys.items()])
+            if cur.rowcount != len(keys):
+                return False
+        if links:
+            cur.executemany(_INSERT_LINK, list(links.items()))
+        return True
+
     def store_with_events(self, cur: Any, writes: KeyWrites) -> None:
         """Inside the events' transaction (raw sqlite3 cursor, holding the write lock).
         Raises SubjectErased, or KeyRace when a subject's key is not the one used."""
         cur = getattr(cur, "sqlite_cursor", cur)  # the library's wrapper hides rowcount
         for subject_id, key in writes.keys.items():
-            cur.execute(
-                "INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (subject_id) DO NOTHING",
-                (subject_id, key, time.time()),
-            )
+            cur.execute(_INSERT_KEY, (subject_id, key, time.time()))
             if cur.rowcount == 1:
                 continue
             cur.execute("SELECT aes_key, erased_at FROM kosh_subject_keys WHERE subject_id = ?",
@@ -112,9 +135,7 @@ class SubjectKeyStore:
                 self._remember(subject_id, bytes(stored))
                 raise KeyRace(subject_id)
         if writes.links:
-            cur.executemany("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
-                            "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING",
-                            list(writes.links.items()))
+            cur.executemany(_INSERT_LINK, list(writes.links.items()))
 
     def committed(self, writes: KeyWrites) -> None:
         for subject_id, key in writes.keys.items():
