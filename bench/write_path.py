@@ -140,16 +140,42 @@ def processes(env: BenchEnv, results: Results, pairs: int, extra: int = 0) -> No
     a commit's flush has another to run."""
     count = max(2, min(os.cpu_count() or 2, 4)) + extra
     key = "write_sqlite_procs" if not extra else "write_sqlite_procs_extra"
-    rate, cpu = run_processes(env.settings(f"writeprocs{extra}"), count, pairs)
+    run = run_processes(env.settings(f"writeprocs{extra}"), count, pairs)
     results.add(
         f"{key}_cpu_us_per_cmd",
-        cpu,
+        run.cpu_us_per_cmd,
         "µs",
         f"CPU per command, write path, sqlite, {count} writer processes (summed)",
     )
     results.add(
+        f"{key}_sys_us_per_cmd",
+        run.sys_us_per_cmd,
+        "µs",
+        f"of which in the kernel (commits' writes and flushes, threads handing over the GIL), "
+        f"{count} writer processes",
+    )
+    results.add(
+        f"{key}_switches_per_cmd",
+        run.switches_per_cmd,
+        "switches",
+        f"voluntary context switches per command (a thread blocked), {count} writer processes",
+    )
+    results.add(
+        f"{key}_cmds_per_batch",
+        run.cmds_per_batch,
+        "commands",
+        f"commands per group commit, {count} writer processes",
+    )
+    results.add(
+        f"{key}_lock_held_share",
+        run.lock_held_share * 100,
+        "%",
+        f"share of the run the store's writer lock was held (a batch's inserts and its "
+        f"commit), {count} writer processes",
+    )
+    results.add(
         f"{key}_cmds_per_s",
-        rate,
+        run.cmds_per_s,
         "commands/s",
         f"durable commands, write path, sqlite, {count} writer processes × {THREADS} threads "
         f"on one store ({os.cpu_count() or 2} cores)",
@@ -182,14 +208,25 @@ def run(env: BenchEnv, results: Results) -> None:
         best_cpu = results.value(best.replace("_cmds_per_s", "_cpu_us_per_cmd")) or 0
         base_cpu = results.value("write_sqlite_baseline_cpu_us_per_cmd") or 0
         ceiling = (os.cpu_count() or 2) * 1e6 / max(best_cpu, 1)
+        best_sys = results.value(best.replace("_cmds_per_s", "_sys_us_per_cmd"))
+        held = results.value(best.replace("_cmds_per_s", "_lock_held_share"))
+        switches = results.value(best.replace("_cmds_per_s", "_switches_per_cmd"))
+        kernel = (
+            f" Of those {best_cpu:,.0f} µs, {best_sys:,.0f} are in the kernel ({switches:.1f} "
+            "voluntary context switches per command: threads handing the GIL to each other "
+            "around every SQLite call, and the commits' writes and flushes), and the store's "
+            f"one writer lock was held {held:.0f}% of the run, so a process whose commands "
+            "are all queued behind it has nothing to run."
+            if best_sys is not None and held is not None and switches is not None
+            else ""
+        )
         why = (
             f"a command costs {single_cpu:,.0f} µs of CPU in one writing process, and most "
             "of it is Python, which runs one thread of a process at a time (the GIL), so one "
             f"process cannot pass {1e6 / max(single_cpu, 1):,.0f} commands/s; group commit "
             "removes commits, not this. In the best figure's writer processes a command "
             f"costs {best_cpu:,.0f} µs summed over them, so every core fully busy would give "
-            f"{ceiling:,.0f} commands/s; they reached {rate / ceiling:.0%} of that, queueing "
-            "on the store's one writer lock while each commit is flushed to disk. The "
+            f"{ceiling:,.0f} commands/s; they reached {rate / ceiling:.0%} of that.{kernel} The "
             f"baseline only appends ready-made events ({base_cpu:,.0f} µs each: no reads, "
             "no Rules, no sealing of personal data). Where the CPU goes, and which locks the "
             "threads queue on, is below"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import resource
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,18 +40,47 @@ def _writer(share: Share, ready: Any, results: Any) -> None:
     cmds = submissions(share.pairs, offset=share.offset)
     freeze_startup_heap()  # as `kosh up` does once started
     ready.wait()
+    before, batches, held = resource.getrusage(resource.RUSAGE_SELF), app.batcher.batches, \
+        app.batcher.lock_held_s
     cpu, started = time.process_time(), time.monotonic()
     run_pairs(app, cmds, share.threads)
     ended, cpu = time.monotonic(), time.process_time() - cpu
-    results.put((started, ended, cpu, 2 * share.pairs, app.batcher.batches))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    results.put(_Done(started, ended, cpu, after.ru_stime - before.ru_stime,
+                      after.ru_nvcsw - before.ru_nvcsw, 2 * share.pairs,
+                      app.batcher.batches - batches, app.batcher.lock_held_s - held))
     app.close()
+
+
+@dataclass(frozen=True)
+class _Done:
+    started: float
+    ended: float
+    cpu_s: float
+    sys_s: float
+    switches: int  # voluntary context switches: a thread blocked (the GIL, a lock, I/O)
+    commands: int
+    batches: int
+    lock_held_s: float
+
+
+@dataclass(frozen=True)
+class ProcessesRun:
+    """What the writer processes did, together, over the span of the run."""
+
+    cmds_per_s: float
+    cpu_us_per_cmd: float  # summed over the processes
+    sys_us_per_cmd: float
+    switches_per_cmd: float
+    cmds_per_batch: float
+    lock_held_share: float  # of the span, the store's writer lock was held this much
 
 
 def run_processes(
     settings: Settings, processes: int, pairs: int, threads: int = THREADS
-) -> tuple[float, float]:
+) -> ProcessesRun:
     """Commands/s over the span from the first writer's start to the last one's end, and
-    CPU µs per command summed over the writers."""
+    per command what it cost, summed over the writers."""
     from infra.application import KoshApplication
 
     KoshApplication(settings).close()  # tables and the seeded legal acts, made once
@@ -69,6 +99,13 @@ def run_processes(
         w.join(30)
         if w.exitcode != 0:
             raise RuntimeError(f"a writer process exited with {w.exitcode}")
-    span = max(d[1] for d in done) - min(d[0] for d in done)
-    commands = sum(d[3] for d in done)
-    return commands / span, sum(d[2] for d in done) / commands * 1e6
+    span = max(d.ended for d in done) - min(d.started for d in done)
+    commands = sum(d.commands for d in done)
+    return ProcessesRun(
+        cmds_per_s=commands / span,
+        cpu_us_per_cmd=sum(d.cpu_s for d in done) / commands * 1e6,
+        sys_us_per_cmd=sum(d.sys_s for d in done) / commands * 1e6,
+        switches_per_cmd=sum(d.switches for d in done) / commands,
+        cmds_per_batch=commands / max(sum(d.batches for d in done), 1),
+        lock_held_share=sum(d.lock_held_s for d in done) / span,
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,11 @@ class CommandBatcher:
         self._writing = False
         self.batches = 0
         self.commands = 0
+        # Seconds spent waiting for, and holding, the store's writer lock: with several
+        # writer processes on one file, the held share of wall time is how near the
+        # store's one writer is to being the limit.
+        self.lock_wait_s = 0.0
+        self.lock_held_s = 0.0
 
     def close(self) -> None:
         if self._own is not None:
@@ -148,7 +154,9 @@ class CommandBatcher:
                 except Exception as exc:  # noqa: BLE001 - that command's own error
                     results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
+        asked = time.perf_counter()
         with self._between_processes:
+            got = time.perf_counter()
             if len(todo) == 1 and self.keys is None:  # alone: exactly the library's own path
                 results[todo[0]] = _insert_alone(self.recorder, batch[todo[0]].stored)
             elif todo:
@@ -158,6 +166,9 @@ class CommandBatcher:
                     written = [self._write_alone(batch[i]) for i in todo]
                 for i, result in zip(todo, written, strict=True):
                     results[i] = result
+            done = time.perf_counter()
+        self.lock_wait_s += got - asked
+        self.lock_held_s += done - got
         if self.keys is not None:
             for pending, result in zip(batch, results, strict=True):
                 if pending.writes and not isinstance(result, BaseException):
