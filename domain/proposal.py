@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.context import Actor
 from domain.errors import InvalidTransition, RuleViolation
-from domain.ids import uuid5
+from domain.ids import uuid5, uuid7
 from domain.quota import QuotaKind, QuotaPeriod
 from domain.territory import KOSH_NAMESPACE
 
@@ -73,6 +73,8 @@ def acceptance_id(proposal_id: UUID) -> str:
 
 
 class Proposal(Aggregate):
+    create_id = staticmethod(uuid7)  # creation order: see domain.ids
+
     @event("Drafted")
     def __init__(
         self, kind: str, target: dict[str, Any], rationale: str, meta: dict[str, Any]

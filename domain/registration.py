@@ -16,6 +16,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, InvalidValue
+from domain.ids import uuid7
 
 SUPERSEDED = "superseded"
 # Fields a correction may supersede; identity (IIN, document) is not corrected but
@@ -32,6 +33,8 @@ class DeregistrationReason(StrEnum):
 class RegistrationCase(Aggregate):
     """Events carry plain JSON so the stored bytes (which the audit trail hashes) need no
     project code to be read."""
+
+    create_id = staticmethod(uuid7)  # creation order: see domain.ids
 
     @event("Submitted")
     def __init__(

@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, RuleViolation
-from domain.ids import uuid5
+from domain.ids import uuid5, uuid7
 from domain.quota import QuotaPeriod
 from domain.territory import KOSH_NAMESPACE
 
@@ -43,6 +43,8 @@ def require_period_open(period: str, on: dt.date) -> None:
 
 
 class RelocationCase(Aggregate):
+    create_id = staticmethod(uuid7)  # creation order: see domain.ids
+
     @event("Applied")
     def __init__(
         self,

@@ -1,8 +1,9 @@
 import random
 import string
+import time
 import uuid
 
-from domain.ids import uuid5
+from domain.ids import uuid5, uuid7
 
 
 def test_the_rfc_example_and_random_names_match_the_standard_library() -> None:
@@ -15,3 +16,27 @@ def test_the_rfc_example_and_random_names_match_the_standard_library() -> None:
         made = uuid5(namespace, name)
         assert made == uuid.uuid5(namespace, name)
         assert made.version == 5 and made.variant == uuid.RFC_4122
+
+
+def test_case_ids_are_rfc_version_7_in_creation_order_and_unique() -> None:
+    before = time.time_ns() // 1_000_000
+    made = [uuid7() for _ in range(5000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(made)) == len(made)
+    for u in made:
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+        assert before <= u.int >> 80 <= after  # the creation time, in ms
+    stamps = [u.int >> 80 for u in made]
+    assert stamps == sorted(stamps)
+
+
+def test_new_cases_take_time_ordered_ids() -> None:
+    from domain.proposal import Proposal
+    from domain.registration import RegistrationCase
+    from domain.relocation import RelocationCase
+
+    case = RegistrationCase(person={}, address={}, housing={}, registration_kind="permanent",
+                            valid_until=None, meta={})
+    assert case.id.version == 7
+    for kind in (RelocationCase, Proposal):
+        assert kind.create_id().version == 7
