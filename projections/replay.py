@@ -167,14 +167,8 @@ def rebuild(
     instead of failing the whole rebuild (an as-of cut can leave a decision without the
     event of another case it relied on)."""
     bulk_load(db)
-    if record_applied and not db.is_postgres:
-        with db.transaction() as cur:
-            # The projector's own table (same columns, same key), kept in key order only:
-            # a rebuild writes a row per event and register, and one b-tree beats two.
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS projection_applied (projection TEXT NOT NULL, "
-                "seq BIGINT NOT NULL, PRIMARY KEY (projection, seq)) WITHOUT ROWID"
-            )
+    if record_applied:
+        create_applied_table(db)
     later = create_tables(db, projections)
     writer = None
     if record_applied and _own_file(db):
@@ -206,6 +200,18 @@ def rebuild(
     if progress:
         progress(result.applied, result.last_seq)
     return result
+
+
+def create_applied_table(db: Database) -> None:
+    if db.is_postgres:
+        return
+    with db.transaction() as cur:
+        # The projector's own table (same columns, same key), kept in key order only:
+        # a rebuild writes a row per event and register, and one b-tree beats two.
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS projection_applied (projection TEXT NOT NULL, "
+            "seq BIGINT NOT NULL, PRIMARY KEY (projection, seq)) WITHOUT ROWID"
+        )
 
 
 _INDEX = re.compile(r"\s*CREATE\s+INDEX\b", re.IGNORECASE)
