@@ -120,21 +120,25 @@ def raw_consume_aiokafka(settings: Settings, count: int) -> float:
     return asyncio.run(consume())
 
 
-def rebuild_from(settings: Settings, into: Path, from_kafka: bool) -> tuple[int, float]:
+def rebuild_from(settings: Settings, into: Path, from_kafka: bool, split: bool = False
+                 ) -> tuple[int, float]:
+    """`kosh replay` of every register into `into` (`--split`: in groups, on more cores)."""
     app = KoshApplication(settings)
     reader = StoreReader(app.recorder, app.mapper)
     db = Database(None, into)
     freeze_startup_heap()  # as `kosh replay` does before it starts
     started = time.perf_counter()
-    result, _ = replay(settings, reader, all_projections(), db, from_kafka=from_kafka, show=False)
+    result, _ = replay(settings, reader, all_projections(), db, from_kafka=from_kafka, show=False,
+                       split=split)
     seconds = time.perf_counter() - started
     app.close()
     return result.applied, seconds
 
 
-def rebuild_from_store(settings: Settings, workdir: Path) -> tuple[int, float]:
+def rebuild_from_store(settings: Settings, workdir: Path, split: bool = False
+                       ) -> tuple[int, float]:
     workdir.mkdir(parents=True, exist_ok=True)
-    return rebuild_from(settings, workdir / "rebuilt.sqlite", from_kafka=False)
+    return rebuild_from(settings, workdir / "rebuilt.sqlite", from_kafka=False, split=split)
 
 
 def run(env: BenchEnv, results: Results) -> Settings:
@@ -183,36 +187,40 @@ def run(env: BenchEnv, results: Results) -> Settings:
         "raw consume, the faster client",
     )
 
-    applied, s = rebuild_from(settings, env.root / "rebuild-store.sqlite", from_kafka=False)
-    results.add(
-        "rebuild_store_events_per_s",
-        applied / s,
-        "events/s",
-        "rebuild of every register from the store",
-        baseline="raw_consume_events_per_s",
-    )
-    applied, s = rebuild_from(settings, env.root / "rebuild-kafka.sqlite", from_kafka=True)
-    results.add(
-        "rebuild_kafka_events_per_s",
-        applied / s,
-        "events/s",
-        "rebuild of every register from the events topic",
-        baseline="raw_consume_events_per_s",
-    )
+    for source in ("store", "kafka"):
+        for split in (False, True):
+            key = f"rebuild_{source}{'_split' if split else ''}_events_per_s"
+            applied, s = rebuild_from(settings, env.root / f"{key}.sqlite",
+                                      from_kafka=source == "kafka", split=split)
+            results.add(
+                key,
+                applied / s,
+                "events/s",
+                "rebuild of every register from the "
+                + ("store" if source == "store" else "events topic")
+                + (" (kosh replay --split: a reader and two processes of registers)"
+                   if split else " (kosh replay, one process)"),
+                baseline="raw_consume_events_per_s",
+            )
     _rebuild_target(env, results, settings)
     return settings
 
 
 def _rebuild_target(env: BenchEnv, results: Results, settings: Settings) -> None:
     for source in ("store", "kafka"):
-        rate = results.value(f"rebuild_{source}_events_per_s") or 0
-        ratio = results.value(f"rebuild_{source}_events_per_s_ratio") or 0
+        # The better of one process and --split, named in the target line.
+        best = max((f"rebuild_{source}_events_per_s", f"rebuild_{source}_split_events_per_s"),
+                   key=lambda k: results.value(k) or 0)
+        rate = results.value(best) or 0
+        ratio = results.value(f"{best}_ratio") or 0
         met = rate >= TARGET_REBUILD and ratio >= TARGET_REBUILD_RATIO
         why = ""
         if not met and source == "store":
             why = (
-                "the registers are rebuilt in two forked processes, one group each "
-                "(projections/rebuild_split.py), fed by this one, which reads every row, "
+                "in one process, decoding each event and applying it in Python bind one "
+                "core. With --split the registers are rebuilt in two forked processes, one "
+                "group each (projections/rebuild_split.py), fed by this one, which reads "
+                "every row, "
                 "opens the sealed personal fields (AES-GCM) once, and writes the "
                 "projector's bookkeeping (a row per event and register); each child "
                 "decodes and applies its rows in Python and its tables are copied in at "
@@ -224,17 +232,17 @@ def _rebuild_target(env: BenchEnv, results: Results, settings: Settings) -> None
             )
         elif not met:
             aio = results.value("raw_consume_aiokafka_events_per_s") or 0
-            store = results.value("rebuild_store_events_per_s") or 0
+            store = results.value("rebuild_store_split_events_per_s") or 0
             why = (
                 f"the topic is read with aiokafka in a child process ({aio:,.0f} events/s "
-                f"on its own here), and the registers are rebuilt in three more, as from the "
-                f"store ({store:,.0f} events/s): four busy processes on two cores"
+                f"on its own here); with --split the registers are rebuilt in three more, as "
+                f"from the store ({store:,.0f} events/s): four busy processes on two cores"
             )
         results.target(
             f"rebuild from {source} ≥ {TARGET_REBUILD:,} events/s and ≥ "
             f"{TARGET_REBUILD_RATIO}× raw consume",
             met,
-            f"{rate:,.0f} events/s, {ratio:.2f}× raw consume",
+            f"{rate:,.0f} events/s, {ratio:.2f}× raw consume (`{best}`)",
             why=why,
             profile_job=None
             if met or env.quick or source != "store"

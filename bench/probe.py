@@ -56,10 +56,13 @@ def rss() -> None:
     from bench.bus import rebuild_from_store
 
     settings = Settings()
+    split = sys.argv[2:] == ["split"]
     start = _high_water_mb()
     sampler = _TreePss()
     sampler.start()
-    applied, seconds = rebuild_from_store(settings, settings.data_dir / "probe-rss")
+    applied, seconds = rebuild_from_store(
+        settings, settings.data_dir / ("probe-rss-split" if split else "probe-rss"), split
+    )
     sampler.stop()
     print(
         json.dumps(

@@ -101,6 +101,17 @@ def test_replay_from_the_kafka_topic_equals_the_live_registers(live_city: Settin
     assert contents(Database(None, target)) == contents(registers_database(live_city))
 
 
+@pytest.mark.parametrize("source", [[], ["--from-kafka"]], ids=["store", "kafka"])
+def test_a_split_replay_equals_the_live_registers(live_city: Settings, tmp_path: Path,
+                                                  source: list[str]) -> None:
+    target = tmp_path / "split.sqlite"
+    done = run_replay(live_city, "--split", *source, "--into", str(target))
+    assert done.returncode == 0, done.stderr
+
+    assert contents(Database(None, target)) == contents(registers_database(live_city))
+    assert not list(tmp_path.glob("split.sqlite.part*"))  # the children's scratch files
+
+
 def test_replay_without_a_target_compares_and_a_swap_restores_a_damaged_register(
     live_city: Settings,
 ) -> None:
