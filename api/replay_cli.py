@@ -78,7 +78,7 @@ def add_parser(sub: Any) -> None:
                    help="after rebuilding, replace the live registers with the rebuild")
     p.add_argument("--split", action="store_true",
                    help="rebuild today's registers in three processes (a reader and two "
-                        "groups of registers): faster on two cores or more, and about 1.7x "
+                        "groups of registers): faster on two cores or more, and about 1.5x "
                         "the memory of one process")
     p.add_argument("--batch", type=int, default=5000, help="events per transaction")
     p.set_defaults(func=main)
