@@ -11,7 +11,7 @@ from typing import Any
 from infra.sql import Database
 from projections.projector import Delivered, Projection
 from projections.replay import RebuildResult, Row, _Batch, _Plan
-from projections.replay_decoding import decode_opening, decode_row, open_row
+from projections.replay_decoding import open_row
 
 
 class Applying:
@@ -40,50 +40,38 @@ class Applying:
 
 
 class Topics:
-    """Which rows of a page each group wants, by stored topic (None: every row): ours,
-    then each child's."""
+    """Which rows of a page each group's process wants, by stored topic (None: every
+    row)."""
 
-    def __init__(self, ours: Callable[[str], bool] | None,
-                 children: Sequence[Callable[[str], bool] | None]) -> None:
-        self._tests = [ours, *children]
-        self._known: dict[str, int] = {}  # topic → a mask: bit 0 ours, bit i child i
+    def __init__(self, groups: Sequence[Callable[[str], bool] | None]) -> None:
+        self._tests = list(groups)
+        self._known: dict[str, int] = {}  # topic → a mask: bit i for group i
 
     def _mask(self, topic: str) -> int:
         mask = sum(1 << i for i, test in enumerate(self._tests) if test is None or test(topic))
         self._known[topic] = mask
         return mask
 
-    def split(self, page: list[Row], mapper: Any) -> tuple[list[Delivered], list[list[Row]]]:
-        """(our events, decoded; the rows for each child). A row with sealed fields is
-        opened here once and goes to the children opened: each decodes it as it would the
-        sealed row, without the cipher or the walk that finds the fields (the costlier
-        half of decoding it)."""
+    def split(self, page: list[Row], mapper: Any) -> list[list[Row]]:
+        """The rows for each group. A row with sealed fields is opened here once and goes
+        to the groups opened: each decodes it as it would the sealed row, without the
+        cipher or the walk that finds the fields (the costlier half of decoding it)."""
         known = self._known
-        ours: list[Delivered] = []
-        theirs: list[list[Row]] = [[] for _ in self._tests[1:]]
+        out: list[list[Row]] = [[] for _ in self._tests]
         for row in page:
             mask = known.get(row[3])
             if mask is None:
                 mask = self._mask(row[3])
             if not mask:
                 continue
-            if mask & 1:
-                if mask == 1:
-                    ours.append(Delivered(row[0], decode_row(mapper, *row[1:])))
-                    continue
-                event, opened = decode_opening(mapper, row)
-                ours.append(Delivered(row[0], event))
-            else:
-                opened = open_row(mapper, row)
+            opened = open_row(mapper, row)
             forward = row if opened is None else (*row[:4], opened)
             if type(forward[1]) is not str:  # the library's rows (PostgreSQL): a UUID
                 forward = (forward[0], str(forward[1]), *forward[2:])
-            bit = 2
-            for rows in theirs:
-                if mask & bit:
+            for i, rows in enumerate(out):
+                if mask >> i & 1:
                     rows.append(forward)
-                bit <<= 1
-        return ours, theirs
+        return out
 
 
 _END = b""  # no more rows: the child finishes

@@ -55,10 +55,6 @@ COST_US = {"residents": 15.0, "monitoring": 12.0}
 _OTHER_US = 1.0
 
 
-def _NOTHING(topic: str) -> bool:  # noqa: N802 - the reader's own share: no register
-    return False
-
-
 def groups_of(projections: Sequence[Projection]) -> list[list[Projection]]:
     """Two groups of about equal measured cost, the costlier registers spread first."""
     ranked = sorted(projections, key=lambda p: -COST_US.get(p.name, _OTHER_US))
@@ -101,7 +97,7 @@ def rebuild_in_groups(
     try:
         for part, group in zip(parts, groups, strict=True):
             children.append(_Child(part, group, mapper, batch))
-        result = _feed(db, children, pages, Topics(_NOTHING, [wanted_by(g) for g in groups]),
+        result = _feed(db, children, pages, Topics([wanted_by(g) for g in groups]),
                        mapper, progress)
         for child in children:
             child.close()
@@ -147,8 +143,7 @@ def _feed(db: Database, children: Sequence[_Child], pages: Iterable[list[Row]],
     for page in pages:
         if not page:
             continue
-        _, forward = topics.split(page, mapper)
-        for child, rows in zip(children, forward, strict=True):
+        for child, rows in zip(children, topics.split(page, mapper), strict=True):
             if rows:
                 child.send(rows)
         for first, last in _runs_of([row[0] for row in page]):

@@ -143,31 +143,18 @@ class _FastUnsealing:
                    state: bytes) -> Any:
         """`to_domain_event` of a stored row, the library's steps inlined for the events
         Kosh writes: JSON whose one typed value is the top-level timestamp."""
-        return self.decode_opening(originator_id, version, topic, state)[0]
-
-    def decode_opening(self, originator_id: uuid.UUID, version: int, topic: str,
-                       state: bytes) -> tuple[Any, bytes | None]:
-        """`decode_row`, and the state with its sealed fields opened when it had any:
-        the same event, decoded from it, without the cipher (see `opened_state`)."""
         cls = self._class_of(topic)
         values = self._plain(cls, state)
         if cls is None or values is None:
-            return self.to_domain_event(_Stored(originator_id, version, topic, state)), None
-        stamp = values["timestamp"]
-        opened = None
-        sealed = self._MARK in state
-        if sealed and SEALED not in values:  # opened where they lie: the key order kept
-            self._open_state(values, state)
-            opened = opened_state(values)
-            sealed = False
-        values["timestamp"] = _from_iso(stamp["_data_"])
+            return self.to_domain_event(_Stored(originator_id, version, topic, state))
+        values["timestamp"] = _from_iso(values["timestamp"]["_data_"])
         values["originator_id"] = originator_id
         values["originator_version"] = version
-        if sealed:  # sealed at the top: the opened fields go after the ids, as unsealing puts them
+        if self._MARK in state:
             self._open_state(values, state)
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", values)
-        return event, opened
+        return event
 
     def _plain(self, cls: type | None, state: bytes) -> dict[str, Any] | None:
         """The decoded state, when the shortcut applies to it: JSON whose one typed value
@@ -181,8 +168,8 @@ class _FastUnsealing:
         return values  # type: ignore[no-any-return]
 
     def opened(self, topic: str, state: bytes) -> bytes | None:
-        """The state `decode_opening` gives with the event, without building the event
-        (for a process that only hands the row on)."""
+        """The state with its sealed fields opened where they lie (`opened_state`), for a
+        process that hands the row on; None when it has none, or holds them at the top."""
         if self._MARK not in state:
             return None
         values = self._plain(self._class_of(topic), state)
@@ -278,20 +265,9 @@ class _Stored:
         self.state = state
 
 
-def decode_opening(mapper: Any, row: tuple[int, Any, int, str, bytes]) -> tuple[Any, bytes | None]:
-    """`decode_row` of a row, and its state opened (`opened_state`) when the mapper
-    opened sealed fields in it; else None."""
-    _, originator_id, version, topic, state = row
-    if type(mapper) is not _FastUnsealing:
-        return decode_row(mapper, originator_id, version, topic, state), None
-    if isinstance(originator_id, str):
-        originator_id = uuid_of(originator_id)
-    return mapper.decode_opening(originator_id, version, topic, state)
-
-
 def open_row(mapper: Any, row: tuple[int, Any, int, str, bytes]) -> bytes | None:
-    """`decode_opening`'s opened state of a row, without decoding the event; None when
-    the row has no sealed field or is not decoded by the shortcut."""
+    """The row's state with its sealed fields opened (`opened_state`), without decoding
+    the event; None when it has none or is not decoded by the shortcut."""
     if type(mapper) is not _FastUnsealing:
         return None
     return mapper.opened(row[3], row[4])

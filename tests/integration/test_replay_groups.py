@@ -19,7 +19,7 @@ from infra.settings import Settings
 from infra.sql import Database
 from projections.rebuild_split import can_split, groups_of, rebuild_in_groups
 from projections.replay import StoreReader, decoded, rebuild, table_names, wanted_by
-from projections.replay_decoding import decode_opening, decode_row
+from projections.replay_decoding import decode_row, open_row
 from tests.integration.test_replay import contents, live_city  # noqa: F401 - a fixture
 
 
@@ -67,9 +67,8 @@ def test_a_state_opened_for_the_child_decodes_to_the_event_the_sealed_one_gives(
     opened_any = False
     for page in reader.rows():
         for row in page:
-            event, opened = decode_opening(reader.mapper, row)
+            opened = open_row(reader.mapper, row)
             expected = decode_row(reader.mapper, *row[1:])
-            assert event.__dict__ == expected.__dict__
             if opened is None:
                 continue
             opened_any = True
