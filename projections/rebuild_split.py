@@ -139,20 +139,13 @@ def _feed(db: Database, children: Sequence[_Child], pages: Iterable[list[Row]],
     """Reads every page once and hands each child the rows its group wants, sealed
     fields opened; the runs of sequence numbers read are kept for the bookkeeping."""
     result = RebuildResult()
-    runs = result.runs
     for page in pages:
         if not page:
             continue
         for child, rows in zip(children, topics.split(page, mapper), strict=True):
             if rows:
                 child.send(rows)
-        for first, last in _runs_of([row[0] for row in page]):
-            if runs and runs[-1][0] <= first <= runs[-1][1] + 1:
-                runs[-1][1] = max(runs[-1][1], last)
-            else:
-                runs.append([first, last])
-        result.applied += len(page)
-        result.last_seq = max(result.last_seq, page[-1][0])
+        result.count(_runs_of([row[0] for row in page]), len(page), page[-1][0])
         if progress:
             progress(result.applied, result.last_seq)
     return result

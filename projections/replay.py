@@ -144,6 +144,17 @@ class RebuildResult:
     # The sequence numbers read, as runs [first, last] of consecutive ones.
     runs: list[list[int]] = field(default_factory=list)
 
+    def count(self, read: list[tuple[int, int]], events: int, last_seq: int) -> None:
+        """`events` more read, in the runs `read` (as `_runs_of` gives them)."""
+        runs = self.runs
+        for first, last in read:
+            if runs and runs[-1][0] <= first <= runs[-1][1] + 1:
+                runs[-1][1] = max(runs[-1][1], last)
+            else:
+                runs.append([first, last])
+        self.applied += events
+        self.last_seq = max(self.last_seq, last_seq)
+
 
 def table_names(projection: Projection) -> list[str]:
     return [m.group(1) for d in projection.ddl if (m := _TABLE.search(d))]
@@ -349,14 +360,7 @@ def _flush(db: Database, plan: Sequence[_Plan], batch: list[Delivered],
     mine = _runs_of([d.seq for d in batch])
     if writer is not None:
         writer.add(mine)
-    runs = result.runs
-    for first, last in mine:
-        if runs and runs[-1][0] <= first <= runs[-1][1] + 1:
-            runs[-1][1] = max(runs[-1][1], last)
-        else:
-            runs.append([first, last])
-    result.applied += len(batch)
-    result.last_seq = max(result.last_seq, batch[-1].seq)
+    result.count(mine, len(batch), batch[-1].seq)
 
 
 def _runs_of(seqs: list[int]) -> list[tuple[int, int]]:
