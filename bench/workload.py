@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -30,21 +31,38 @@ def bodies(count: int, offset: int = 0) -> list[dict[str, Any]]:
     return [registration_body(offset + i) for i in range(count)]
 
 
-def submissions(count: int, offset: int = 0) -> list[SubmitRegistration]:
-    return [SubmitRegistration.model_validate(b) for b in bodies(count, offset)]
+@dataclass(frozen=True)
+class Pair:
+    """A registration's submission and approval, with their callers' contexts made
+    before any clock starts: ids and dates are the caller's work, not the write path's
+    (the baseline, too, is handed ready-made events)."""
+
+    submit: SubmitRegistration
+    submitted: CommandContext
+    approved: CommandContext
 
 
-def submit_and_approve(app: Any) -> Callable[[SubmitRegistration], UUID]:
-    def pair(cmd: SubmitRegistration) -> UUID:
-        case_id: UUID = app.submit_registration(cmd, context()).case_id
-        app.approve_registration(case_id, ApproveRegistration(), context())
+def pairs_of(cmds: Sequence[SubmitRegistration]) -> list[Pair]:
+    return [Pair(cmd, context(), context()) for cmd in cmds]
+
+
+def submissions(count: int, offset: int = 0) -> list[Pair]:
+    return pairs_of([SubmitRegistration.model_validate(b) for b in bodies(count, offset)])
+
+
+def submit_and_approve(app: Any) -> Callable[[Pair], UUID]:
+    approve = ApproveRegistration()
+
+    def pair(work: Pair) -> UUID:
+        case_id: UUID = app.submit_registration(work.submit, work.submitted).case_id
+        app.approve_registration(case_id, approve, work.approved)
         return case_id
 
     return pair
 
 
-def run_pairs(app: Any, cmds: Sequence[SubmitRegistration], writers: int = WRITERS) -> float:
-    """Seconds to submit and approve every command, from `writers` threads."""
+def run_pairs(app: Any, cmds: Sequence[Pair], writers: int = WRITERS) -> float:
+    """Seconds to submit and approve every registration, from `writers` threads."""
     pair = submit_and_approve(app)
     started = time.perf_counter()
     with ThreadPoolExecutor(writers) as pool:

@@ -11,14 +11,14 @@ from tests.support.builders import registration_body
 
 
 def test_replay_decodes_sealed_and_plain_events_exactly_as_the_store(settings: Settings) -> None:
-    from bench.workload import run_pairs
+    from bench.workload import pairs_of, run_pairs
     from domain.commands import SubmitRegistration
 
     app = KoshApplication(settings)
     try:
         bodies = [registration_body(i) for i in range(6)]
         bodies[0]["person"]["patronymic"] = "Patronymic0"
-        run_pairs(app, [SubmitRegistration.model_validate(b) for b in bodies], writers=3)
+        run_pairs(app, pairs_of([SubmitRegistration.model_validate(b) for b in bodies]), writers=3)
         fast = fast_mapper(app.mapper)
         notifications = list(StoreReader(app.recorder, app.mapper).notifications())
         assert any(b'"$sealed"' in n.state for n in notifications)
