@@ -11,7 +11,7 @@ from pathlib import Path
 
 import structlog
 
-from bench import audit, bus, channels, freshness, memory, write_path
+from bench import audit, bus, channels, freshness, host, memory, write_path
 from bench.env import bench_env
 from bench.report import Results
 from infra.heap import freeze_startup_heap
@@ -45,7 +45,9 @@ def main() -> int:
     freeze_startup_heap()  # as `kosh up` does once started
     started = time.perf_counter()
     results = Results(quick=args.quick)
+    previous = host.last_run(args.out / "results.json")
     with bench_env(args.quick) as env:
+        host.run(env.root, results)
         bus_settings = None
         for name in SECTIONS:
             if name not in args.only or (name == "audit" and bus_settings is None):
@@ -71,6 +73,7 @@ def main() -> int:
                 results.failures.append(f"{name}: {type(exc).__name__}: {first_line}")
             print(f"[bench] {name} done in {time.perf_counter() - t:.1f} s", flush=True)
         profile_missed_targets(results, started)
+    host.compare(results, previous)
     results.write(args.out, time.perf_counter() - started)
     print(f"[bench] wrote {args.out / 'RESULTS.md'} in {time.perf_counter() - started:.0f} s")
     return 1 if results.failures else 0

@@ -33,6 +33,8 @@ def test_bench_quick_runs_and_writes_every_figure(tmp_path: Path) -> None:
         "audit_verify_events_per_s",
         "hashlib_events_per_s",
         "rebuild_big_peak_rss_mb",
+        "host_python_loops_per_s",
+        "host_fsync_us",
     ):
         assert isinstance(figures.get(key), int | float) and figures[key] > 0, key
     report = (tmp_path / "RESULTS.md").read_text()
