@@ -3,10 +3,13 @@
 Each record is a CommandEnvelope. The payload is validated with the model the HTTP route
 of that command type uses (infra/command_registry.py), executed at most once per command
 id (infra/idempotency.py), and its outcome is published on the results topic keyed by the
-command id. A rule's refusal is an outcome, not a failure. A record that cannot be a
-command (not JSON, unknown type, schema errors) goes to the dead-letter topic and, when
-it names a command id, also gets a `rejected` outcome; the intake keeps going. Transient
-errors (database or broker away) fail the batch: nothing is committed, it is redelivered.
+command id. The commands of a batch run side by side, so that their saves share group
+commits, except those that share a case id or a record key, which run in the order they
+came (consumers/intake_lanes.py). A rule's refusal is an outcome, not a failure. A record
+that cannot be a command (not JSON, unknown type, schema errors) goes to the dead-letter
+topic and, when it names a command id, also gets a `rejected` outcome; the intake keeps
+going. Transient errors (database or broker away) fail the batch: nothing is committed,
+it is redelivered.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +55,7 @@ from consumers.dead_letters import (
     reliable_producer,
 )
 from consumers.fetch_wait import FETCH_MAX_WAIT_MS
+from consumers.intake_lanes import Lanes
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
 from infra import metrics
@@ -150,6 +155,26 @@ def _payload(envelope: CommandEnvelope, key: bytes | None) -> dict[str, Any]:
         raise Malformed("unreadable_payload", "sealed_payload", message=str(exc)) from None
 
 
+@dataclass(frozen=True)
+class _Command:
+    """A record that is a command its sender may send, ready to execute."""
+
+    record: Any
+    envelope: CommandEnvelope
+    spec: Any
+    cmd: BaseModel
+    actor: Actor
+
+    def labels(self) -> list[Hashable]:
+        """What orders it after the batch's earlier commands: its case, its record key."""
+        out: list[Hashable] = []
+        if self.envelope.case_id is not None:
+            out.append(("case", str(self.envelope.case_id)))
+        if self.record.key:
+            out.append(("key", bytes(self.record.key)))
+        return out
+
+
 class CommandIntake:
     def __init__(self, settings: Settings, app: Any, store_db: Database,
                  on_commit: Callable[[], None] = lambda: None) -> None:
@@ -162,14 +187,28 @@ class CommandIntake:
         self.api_keys = ApiKeyStore(store_db)
         self.command_key = command_key(settings.command_key) if settings.command_key else None
         self._producer: KafkaProducer | None = None
+        self.lanes = Lanes()
 
     def handle_batch(self, records: Sequence[Any]) -> None:
         """Handles every record, then waits until every result is acknowledged: only then
-        may the offsets be committed."""
+        may the offsets be committed. A transient error fails the whole batch (it is
+        redelivered; what did execute is then replayed from its recorded outcome)."""
         futures = []
         try:
+            commands: list[_Command] = []
             for record in records:
-                futures.extend(self.handle(record))
+                taken = self._take(record)
+                if isinstance(taken, _Command):
+                    commands.append(taken)
+                else:
+                    futures.extend(taken)
+            done = self.lanes.run(commands, [c.labels() for c in commands], self._execute,
+                                  stop=is_transient)
+            for outcome in done:
+                if isinstance(outcome, Exception) and is_transient(outcome):
+                    raise outcome
+            for command, outcome in zip(commands, done, strict=True):
+                futures.extend(self._answer(command, outcome))
             if futures:
                 # Bounded well below the producer's delivery timeout: after a broker lost
                 # its data the idempotent producer retries an unknown producer id until
@@ -189,24 +228,29 @@ class CommandIntake:
             self._producer = reliable_producer(self.settings, "kosh-intake")
         return self._producer
 
-    def handle(self, record: Any) -> list[Any]:
+    def _take(self, record: Any) -> _Command | list[Any]:
+        """The record as a command to execute, or the futures of its rejection."""
         try:
             envelope, spec, cmd = parse_command(record.value, self.command_key)
             principal, role = self.authorise(record, envelope.command_type)
         except Malformed as bad:
             return self._reject(record, bad)
-        try:
-            result = self.execute(envelope, spec, cmd, Actor(
-                principal.subject[:128], role, (principal.organisation or "unknown")[:128]))
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            log.exception("intake.execution_failed", command_id=envelope.command_id,
-                          command_type=envelope.command_type, error=type(exc).__name__)
-            return self._reject(record, Malformed(
-                "execution_failed", type(exc).__name__,
-                message="the command could not be executed; operations were alerted"))
-        return self._publish(result, envelope.reply_to)
+        actor = Actor(principal.subject[:128], role, (principal.organisation or "unknown")[:128])
+        return _Command(record, envelope, spec, cmd, actor)
+
+    def _execute(self, command: _Command) -> CommandResult:
+        return self.execute(command.envelope, command.spec, command.cmd, command.actor)
+
+    def _answer(self, command: _Command, outcome: CommandResult | BaseException | None
+                ) -> list[Any]:
+        if isinstance(outcome, CommandResult):
+            return self._publish(outcome, command.envelope.reply_to)
+        log.error("intake.execution_failed", command_id=command.envelope.command_id,
+                  command_type=command.envelope.command_type, error=type(outcome).__name__,
+                  exc_info=outcome)
+        return self._reject(command.record, Malformed(
+            "execution_failed", type(outcome).__name__,
+            message="the command could not be executed; operations were alerted"))
 
     def authorise(self, record: Any, command_type: str) -> tuple[Principal, str]:
         """The sender from the record's authorization header, and the role it acts in."""
@@ -314,6 +358,7 @@ class CommandIntake:
         return futures
 
     def close(self) -> None:
+        self.lanes.close()
         self.dead_letters.close()
         self._drop_producer()
 
