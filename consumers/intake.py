@@ -20,8 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -55,6 +54,7 @@ from consumers.dead_letters import (
     reliable_producer,
 )
 from consumers.fetch_wait import FETCH_MAX_WAIT_MS
+from consumers.intake_batch import Command, Prepared, execute_batch
 from consumers.intake_lanes import Lanes
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
@@ -66,6 +66,7 @@ from infra.idempotency import (
     CommandInProgress,
     IdempotencyConflict,
     IdempotencyStore,
+    Recorded,
     fingerprint,
     refusal_of,
 )
@@ -155,26 +156,6 @@ def _payload(envelope: CommandEnvelope, key: bytes | None) -> dict[str, Any]:
         raise Malformed("unreadable_payload", "sealed_payload", message=str(exc)) from None
 
 
-@dataclass(frozen=True)
-class _Command:
-    """A record that is a command its sender may send, ready to execute."""
-
-    record: Any
-    envelope: CommandEnvelope
-    spec: Any
-    cmd: BaseModel
-    actor: Actor
-
-    def labels(self) -> list[Hashable]:
-        """What orders it after the batch's earlier commands: its case, its record key."""
-        out: list[Hashable] = []
-        if self.envelope.case_id is not None:
-            out.append(("case", str(self.envelope.case_id)))
-        if self.record.key:
-            out.append(("key", bytes(self.record.key)))
-        return out
-
-
 class CommandIntake:
     def __init__(self, settings: Settings, app: Any, store_db: Database,
                  on_commit: Callable[[], None] = lambda: None) -> None:
@@ -195,15 +176,14 @@ class CommandIntake:
         redelivered; what did execute is then replayed from its recorded outcome)."""
         futures = []
         try:
-            commands: list[_Command] = []
+            commands: list[Command] = []
             for record in records:
                 taken = self._take(record)
-                if isinstance(taken, _Command):
+                if isinstance(taken, Command):
                     commands.append(taken)
                 else:
                     futures.extend(taken)
-            done = self.lanes.run(commands, [c.labels() for c in commands], self._execute,
-                                  stop=is_transient)
+            done = execute_batch(self, commands)
             for outcome in done:
                 if isinstance(outcome, Exception) and is_transient(outcome):
                     raise outcome
@@ -228,7 +208,7 @@ class CommandIntake:
             self._producer = reliable_producer(self.settings, "kosh-intake")
         return self._producer
 
-    def _take(self, record: Any) -> _Command | list[Any]:
+    def _take(self, record: Any) -> Command | list[Any]:
         """The record as a command to execute, or the futures of its rejection."""
         try:
             envelope, spec, cmd = parse_command(record.value, self.command_key)
@@ -236,12 +216,9 @@ class CommandIntake:
         except Malformed as bad:
             return self._reject(record, bad)
         actor = Actor(principal.subject[:128], role, (principal.organisation or "unknown")[:128])
-        return _Command(record, envelope, spec, cmd, actor)
+        return Command(record, envelope, spec, cmd, actor)
 
-    def _execute(self, command: _Command) -> CommandResult:
-        return self.execute(command.envelope, command.spec, command.cmd, command.actor)
-
-    def _answer(self, command: _Command, outcome: CommandResult | BaseException | None
+    def _answer(self, command: Command, outcome: CommandResult | BaseException | None
                 ) -> list[Any]:
         if isinstance(outcome, CommandResult):
             return self._publish(outcome, command.envelope.reply_to)
@@ -278,10 +255,15 @@ class CommandIntake:
 
     def execute(self, envelope: CommandEnvelope, spec: Any, cmd: BaseModel,
                 actor: Actor) -> CommandResult:
+        """One command, at most once per command id (claimed, executed, recorded)."""
+        return self.execute_prepared(self.prepare(Command(None, envelope, spec, cmd, actor)))
+
+    def prepare(self, command: Command) -> Prepared:
+        envelope, spec, cmd = command.envelope, command.spec, command.cmd
         cid, ctype = envelope.command_id, envelope.command_type
         correlation_id = envelope.correlation_id or cid
         ctx = CommandContext(
-            actor=actor,
+            actor=command.actor,
             effective_date=getattr(cmd, "effective_date", None) or dt.date.today(),
             correlation_id=correlation_id,
             causation_id=cid,  # lets a retry find the events of a crashed attempt
@@ -299,25 +281,44 @@ class CommandIntake:
                     "correlation_id": found[0].correlation_id or correlation_id}
 
         print_ = fingerprint("kafka", ctype, str(envelope.case_id), cmd.model_dump(mode="json"))
+        return Prepared(cid, ctype, print_, run, recovered)
+
+    def execute_prepared(self, p: Prepared) -> CommandResult:
         deadline = time.monotonic() + self.settings.idempotency_claim_timeout_s + 5
         while True:
             try:
-                recorded = self.outcomes.run(cid, ctype, print_, run, recovered,
+                recorded = self.outcomes.run(p.cid, p.ctype, p.print_, p.run, p.recovered,
                                              after_execute=self._crash_if_testing)
                 break
             except CommandInProgress:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"command {cid!r} stayed in progress") from None
+                    raise TimeoutError(f"command {p.cid!r} stayed in progress") from None
                 time.sleep(IN_PROGRESS_POLL_S)
             except IdempotencyConflict as exc:
-                metrics.COMMANDS.labels("kafka", ctype, "refused").inc()
-                return CommandResult(command_id=cid, command_type=ctype, result="refused",
+                metrics.COMMANDS.labels("kafka", p.ctype, "refused").inc()
+                return CommandResult(command_id=p.cid, command_type=p.ctype, result="refused",
                                      refusal=Refusal(**refusal_of(exc)))
+        return self.result_of(p, recorded)
+
+    def run_held(self, p: Prepared) -> tuple[str, dict[str, Any]]:
+        """A command whose id this intake has just claimed: (result, outcome), recorded
+        afterwards with the batch's others (IdempotencyStore.record_all)."""
+        try:
+            outcome, result = p.run(), "accepted"
+        except DomainError as exc:
+            outcome, result = {"refusal": refusal_of(exc)}, "refused"
+        except BaseException:
+            self.outcomes.abandon(p.cid)
+            raise
+        self._crash_if_testing()
+        return result, outcome
+
+    def result_of(self, p: Prepared, recorded: Recorded) -> CommandResult:
         if recorded.result == "accepted" and not recorded.replayed:
             self.on_commit()
         metrics.COMMANDS.labels(
-            "kafka", ctype, "replayed" if recorded.replayed else recorded.result).inc()
-        return CommandResult.model_validate({"command_id": cid, "command_type": ctype,
+            "kafka", p.ctype, "replayed" if recorded.replayed else recorded.result).inc()
+        return CommandResult.model_validate({"command_id": p.cid, "command_type": p.ctype,
                                              "result": recorded.result, **recorded.outcome})
 
     def _crash_if_testing(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,8 @@ _DDL = """CREATE TABLE IF NOT EXISTS kosh_command_outcomes (
 )"""
 
 MAX_KEY_LENGTH = 200
+# Six parameters a claim: far below SQLite's and PostgreSQL's limits on one statement.
+_CLAIMS_PER_STATEMENT = 100
 # One per process: tells this process's own in-flight claims from a dead process's.
 OWNER = uuid.uuid4().hex
 
@@ -224,6 +226,56 @@ class IdempotencyStore:
         except Exception as exc:  # noqa: BLE001 - the claim then expires by timeout
             log.warning("idempotency.release_failed", command_id=command_id,
                         error=type(exc).__name__)
+
+    # -- a batch of commands (the Kafka intake): one claim and one record transaction -------
+    def claim_new(self, commands: Sequence[tuple[str, str, str]]) -> set[str]:
+        """Claims, in one transaction, each (id, type, fingerprint) whose id was never
+        claimed; returns the ids now held, which must be executed and then recorded with
+        `record_all` (or `abandon`ed). The others (seen before) go through `run` one by
+        one: replayed, refused as a conflict, or recovered."""
+        if not commands:
+            return set()
+        head = self.recorder.max_notification_id() or 0
+        now, held = time.time(), set()
+        with self.db.transaction() as cur:
+            for at in range(0, len(commands), _CLAIMS_PER_STATEMENT):
+                chunk = commands[at : at + _CLAIMS_PER_STATEMENT]
+                cur.execute(
+                    "INSERT INTO kosh_command_outcomes (command_id, command_type, fingerprint, "
+                    "head_before, owner, claimed_at) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                    + " ON CONFLICT (command_id) DO NOTHING RETURNING command_id",
+                    [v for cid, ctype, print_ in chunk for v in (cid, ctype, print_, head, OWNER,
+                                                                 now)],
+                )
+                held.update(str(row[0]) for row in cur.fetchall())
+        self._in_flight.update(held)
+        return held
+
+    def record_all(self, outcomes: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Recorded]:
+        """`finish` of many held ids, (id, result, outcome) each, in one transaction."""
+        if not outcomes:
+            return []
+        try:
+            now, first = time.time(), []
+            with self.db.transaction() as cur:
+                for cid, result, outcome in outcomes:
+                    first.append(cur.execute(
+                        "UPDATE kosh_command_outcomes SET result = ?, outcome = ?, "
+                        "recorded_at = ? WHERE command_id = ? AND result IS NULL",
+                        (result, orjson.dumps(outcome).decode(), now, cid),
+                    ) == 1)
+        finally:
+            self._in_flight.difference_update(cid for cid, _, _ in outcomes)
+        out = []
+        for (cid, result, outcome), mine in zip(outcomes, first, strict=True):
+            if mine:
+                out.append(Recorded(cid, result, outcome, False))
+                continue
+            row = self._row(cid)  # another executor took the claim over and recorded first
+            assert row is not None and row["result"] is not None
+            out.append(Recorded(cid, row["result"], orjson.loads(row["outcome"]), True))
+        return out
 
     def outcome_counts(self) -> dict[tuple[str, str], int]:
         rows = self.db.query(
