@@ -67,8 +67,8 @@ def execute_batch(intake: CommandIntake, commands: Sequence[Command]) -> list[Ou
     transient failure in its lane (the caller then fails the batch)."""
     prepared = [intake.prepare(c) for c in commands]
     first: dict[str, int] = {}
-    repeats = [i for i, p in enumerate(prepared) if first.setdefault(p.cid, i) != i]
-    todo = [i for i in range(len(prepared)) if i not in set(repeats)]
+    todo = [i for i, p in enumerate(prepared) if first.setdefault(p.cid, i) == i]
+    repeats = [i for i, p in enumerate(prepared) if first[p.cid] != i]
     held = intake.outcomes.claim_new([(prepared[i].cid, prepared[i].ctype, prepared[i].print_)
                                       for i in todo])
 
