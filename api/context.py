@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import structlog
 from fastapi import Request
@@ -12,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.asgi_headers import header
 from api.middleware import idempotency_key
 from domain.context import Actor, CommandContext
+from domain.ids import uuid4
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_NAME = CORRELATION_HEADER.encode()
@@ -29,7 +29,7 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send)
             return
         raw = (header(scope, _CORRELATION_NAME) or b"").decode("latin-1").strip()
-        correlation_id = raw[:128] if raw else str(uuid.uuid4())
+        correlation_id = raw[:128] if raw else str(uuid4())
         scope.setdefault("state", {})["correlation_id"] = correlation_id
 
         async def send_with_header(message: Message) -> None:
@@ -63,5 +63,5 @@ def command_context(request: Request, effective_date: dt.date | None) -> Command
         effective_date=effective_date or dt.date.today(),
         correlation_id=request.state.correlation_id,
         # The Idempotency-Key, so a retry after a crash finds this command's events.
-        causation_id=idempotency_key(request.headers) or str(uuid.uuid4()),
+        causation_id=idempotency_key(request.headers) or str(uuid4()),
     )

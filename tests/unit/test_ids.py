@@ -3,7 +3,7 @@ import string
 import time
 import uuid
 
-from domain.ids import uuid5, uuid7
+from domain.ids import random_bytes, uuid4, uuid5, uuid7
 
 
 def test_the_rfc_example_and_random_names_match_the_standard_library() -> None:
@@ -40,3 +40,27 @@ def test_new_cases_take_time_ordered_ids() -> None:
     assert case.id.version == 7
     for kind in (RelocationCase, Proposal):
         assert kind.create_id().version == 7
+
+
+def test_random_ids_are_rfc_version_4_and_unique_across_pages_and_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: uuid4(), range(20_000)))  # many pages of bytes
+    assert len(set(made)) == len(made)
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in made)
+
+
+def test_a_forked_child_never_draws_the_parents_random_bytes() -> None:
+    import os
+
+    random_bytes(1)  # the parent holds a page
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next bytes, sent to the parent
+        os.write(write, random_bytes(64))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64)
+    os.waitpid(pid, 0)
+    assert child != random_bytes(64), "the bytes the parent draws next"
