@@ -27,7 +27,9 @@ class _RandomBytes:
     """os.urandom, drawn a page at a time. Each call of os.urandom is a system call made
     with the interpreter's lock released; in the API's event-loop thread, with 40 worker
     threads waiting for that lock, every request's new ids then waited for it to come
-    back (7% of the loop thread's samples, py-spy). The bytes are the same quality."""
+    back (7% of the loop thread's samples, py-spy). The bytes are the same quality, but a
+    page keeps the bytes it handed out until it is used up: for ids and nonces, never for
+    keys (an erased subject's key must not stay behind in memory)."""
 
     PAGE = 4096
 
