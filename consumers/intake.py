@@ -253,12 +253,8 @@ class CommandIntake:
                         subject=principal.subject, command_type=command_type)
             raise Malformed("forbidden", "role", message=str(exc)) from None
 
-    def execute(self, envelope: CommandEnvelope, spec: Any, cmd: BaseModel,
-                actor: Actor) -> CommandResult:
-        """One command, at most once per command id (claimed, executed, recorded)."""
-        return self.execute_prepared(self.prepare(Command(None, envelope, spec, cmd, actor)))
-
     def prepare(self, command: Command) -> Prepared:
+        """The command as the idempotency store runs it, at most once per command id."""
         envelope, spec, cmd = command.envelope, command.spec, command.cmd
         cid, ctype = envelope.command_id, envelope.command_type
         correlation_id = envelope.correlation_id or cid
@@ -303,15 +299,7 @@ class CommandIntake:
     def run_held(self, p: Prepared) -> tuple[str, dict[str, Any]]:
         """A command whose id this intake has just claimed: (result, outcome), recorded
         afterwards with the batch's others (IdempotencyStore.record_all)."""
-        try:
-            outcome, result = p.run(), "accepted"
-        except DomainError as exc:
-            outcome, result = {"refusal": refusal_of(exc)}, "refused"
-        except BaseException:
-            self.outcomes.abandon(p.cid)
-            raise
-        self._crash_if_testing()
-        return result, outcome
+        return self.outcomes.execute_held(p.cid, p.run, self._crash_if_testing)
 
     def result_of(self, p: Prepared, recorded: Recorded) -> CommandResult:
         if recorded.result == "accepted" and not recorded.replayed:

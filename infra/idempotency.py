@@ -160,6 +160,15 @@ class IdempotencyStore:
         earlier = self.begin(command_id, command_type, print_, recovered)
         if earlier is not None:
             return earlier
+        result, outcome = self.execute_held(command_id, execute, after_execute)
+        return self.finish(command_id, result, outcome)
+
+    def execute_held(
+        self, command_id: str, execute: Callable[[], dict[str, Any]],
+        after_execute: Callable[[], None] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """(result, outcome) of a command whose id this caller holds, not yet recorded; an
+        unexpected failure frees the id (`abandon`) and is raised."""
         try:
             outcome, result = execute(), "accepted"
         except DomainError as exc:
@@ -169,7 +178,7 @@ class IdempotencyStore:
             raise
         if after_execute is not None:
             after_execute()
-        return self.finish(command_id, result, outcome)
+        return result, outcome
 
     def begin(
         self, command_id: str, command_type: str, print_: str,
@@ -253,7 +262,7 @@ class IdempotencyStore:
         return held
 
     def record_all(self, outcomes: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Recorded]:
-        """`finish` of many held ids, (id, result, outcome) each, in one transaction."""
+        """The outcomes of held ids, (id, result, outcome) each, in one transaction."""
         if not outcomes:
             return []
         try:
@@ -272,7 +281,8 @@ class IdempotencyStore:
             if mine:
                 out.append(Recorded(cid, result, outcome, False))
                 continue
-            row = self._row(cid)  # another executor took the claim over and recorded first
+            # Whoever recorded first wins; every caller reports that first outcome.
+            row = self._row(cid)
             assert row is not None and row["result"] is not None
             out.append(Recorded(cid, row["result"], orjson.loads(row["outcome"]), True))
         return out
@@ -301,14 +311,7 @@ class IdempotencyStore:
         return dict(zip(keys, rows[0], strict=True))
 
     def _claim(self, command_id: str, command_type: str, print_: str) -> bool:
-        head = self.recorder.max_notification_id() or 0
-        with self.db.transaction() as cur:
-            return cur.execute(
-                "INSERT INTO kosh_command_outcomes (command_id, command_type, fingerprint, "
-                "head_before, owner, claimed_at) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (command_id) DO NOTHING",
-                (command_id, command_type, print_, head, OWNER, time.time()),
-            ) == 1
+        return command_id in self.claim_new([(command_id, command_type, print_)])
 
     def _held_by_live_executor(self, command_id: str, row: dict[str, Any]) -> bool:
         if row["owner"] == OWNER:
@@ -325,15 +328,4 @@ class IdempotencyStore:
             ) == 1
 
     def _record(self, command_id: str, result: str, outcome: dict[str, Any]) -> Recorded:
-        with self.db.transaction() as cur:
-            first = cur.execute(
-                "UPDATE kosh_command_outcomes SET result = ?, outcome = ?, recorded_at = ? "
-                "WHERE command_id = ? AND result IS NULL",
-                (result, orjson.dumps(outcome).decode(), time.time(), command_id),
-            ) == 1
-        if first:
-            return Recorded(command_id, result, outcome, False)
-        # Whoever recorded first wins; every caller reports that first outcome.
-        row = self._row(command_id)
-        assert row is not None and row["result"] is not None
-        return Recorded(command_id, row["result"], orjson.loads(row["outcome"]), True)
+        return self.record_all([(command_id, result, outcome)])[0]
