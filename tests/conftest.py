@@ -75,14 +75,30 @@ def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
     return make_settings(tmp_path, kafka_bootstrap)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_settings(request: pytest.FixtureRequest, tmp_path: Path,
-                   kafka_bootstrap: str) -> Iterator[Settings]:
-    """The same test once on SQLite files and once on PostgreSQL (own schema)."""
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _backend_settings(request: pytest.FixtureRequest, path: Path,
+                      kafka_bootstrap: str) -> Iterator[Settings]:
     if request.param == "sqlite":
-        yield make_settings(tmp_path, kafka_bootstrap)
+        yield make_settings(path, kafka_bootstrap)
         return
     url = request.getfixturevalue("postgres_url")
     schema = f"kosh_test_{uuid.uuid4().hex[:10]}"
-    yield make_settings(tmp_path, kafka_bootstrap, database_url=url, database_schema=schema)
+    yield make_settings(path, kafka_bootstrap, database_url=url, database_schema=schema)
     _drop_schema(schema)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path,
+                   kafka_bootstrap: str) -> Iterator[Settings]:
+    """The same test once on SQLite files and once on PostgreSQL (own schema)."""
+    yield from _backend_settings(request, tmp_path, kafka_bootstrap)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_store_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                          kafka_bootstrap: str) -> Iterator[Settings]:
+    """As store_settings, shared by a module's tests: for a history that takes seconds to
+    record and that those tests only read."""
+    yield from _backend_settings(request, tmp_path_factory.mktemp("shared"), kafka_bootstrap)

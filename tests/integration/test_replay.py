@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,11 +43,10 @@ def run_replay(settings: Settings, *args: str) -> subprocess.CompletedProcess[st
                           timeout=120)
 
 
-@pytest.fixture
-def live_city(store_settings: Settings) -> Iterator[Settings]:
-    """A real system (OS process, real broker) that recorded a small history and whose
-    consumers projected all of it; stopped before the rebuilds."""
-    system = KoshProcess(store_settings).start()
+def record_city(settings: Settings) -> Settings:
+    """Runs a real system (OS process, real broker) that records a small history, waits
+    for its consumers to project all of it, and stops it before the rebuilds."""
+    system = KoshProcess(settings).start()
     try:
         api = system.client(timeout=10)
         for n in range(12):
@@ -68,9 +66,9 @@ def live_city(store_settings: Settings) -> Iterator[Settings]:
         reply = api.post("/monitoring/natural-growth",
                          json={"period": "2023", "natural_growth": 2, "source": "stat"})
         assert reply.status_code == 201, reply.text
-        store = bootstrap(store_settings).app
+        store = bootstrap(settings).app
         head = store.recorder.max_notification_id()
-        live = registers_database(store_settings)
+        live = registers_database(settings)
 
         def caught_up() -> bool:
             rows = live.query("SELECT projection, max_seq FROM projection_status")
@@ -79,36 +77,48 @@ def live_city(store_settings: Settings) -> Iterator[Settings]:
         wait_until(caught_up, timeout=30, what="the consumers to project every event")
     finally:
         assert system.stop() == 0, system.log()[-2000:]
-    yield store_settings
+    return settings
 
 
-def test_replay_from_the_store_equals_the_live_registers(live_city: Settings,
+@pytest.fixture(scope="module")
+def recorded_city(module_store_settings: Settings) -> Settings:
+    """One recorded city for the tests that only rebuild from it and read its registers."""
+    return record_city(module_store_settings)
+
+
+@pytest.fixture
+def live_city(store_settings: Settings) -> Settings:
+    """A city of the test's own, for a test that alters its registers."""
+    return record_city(store_settings)
+
+
+def test_replay_from_the_store_equals_the_live_registers(recorded_city: Settings,
                                                          tmp_path: Path) -> None:
     target = tmp_path / "rebuilt.sqlite"
-    done = run_replay(live_city, "--into", str(target))
+    done = run_replay(recorded_city, "--into", str(target))
     assert done.returncode == 0, done.stderr
 
-    assert contents(Database(None, target)) == contents(registers_database(live_city))
+    assert contents(Database(None, target)) == contents(registers_database(recorded_city))
     assert "events/s" in done.stderr
 
 
-def test_replay_from_the_kafka_topic_equals_the_live_registers(live_city: Settings,
+def test_replay_from_the_kafka_topic_equals_the_live_registers(recorded_city: Settings,
                                                                tmp_path: Path) -> None:
     target = tmp_path / "from-kafka.sqlite"
-    done = run_replay(live_city, "--from-kafka", "--into", str(target))
+    done = run_replay(recorded_city, "--from-kafka", "--into", str(target))
     assert done.returncode == 0, done.stderr
 
-    assert contents(Database(None, target)) == contents(registers_database(live_city))
+    assert contents(Database(None, target)) == contents(registers_database(recorded_city))
 
 
 @pytest.mark.parametrize("source", [[], ["--from-kafka"]], ids=["store", "kafka"])
-def test_a_split_replay_equals_the_live_registers(live_city: Settings, tmp_path: Path,
+def test_a_split_replay_equals_the_live_registers(recorded_city: Settings, tmp_path: Path,
                                                   source: list[str]) -> None:
     target = tmp_path / "split.sqlite"
-    done = run_replay(live_city, "--split", *source, "--into", str(target))
+    done = run_replay(recorded_city, "--split", *source, "--into", str(target))
     assert done.returncode == 0, done.stderr
 
-    assert contents(Database(None, target)) == contents(registers_database(live_city))
+    assert contents(Database(None, target)) == contents(registers_database(recorded_city))
     assert not list(tmp_path.glob("split.sqlite.part*"))  # the children's scratch files
 
 
@@ -131,12 +141,12 @@ def test_replay_without_a_target_compares_and_a_swap_restores_a_damaged_register
     assert contents(live) == before
 
 
-def test_replay_as_of_a_date_builds_the_past_register(live_city: Settings,
+def test_replay_as_of_a_date_builds_the_past_register(recorded_city: Settings,
                                                       tmp_path: Path) -> None:
     target = tmp_path / "march.sqlite"
-    done = run_replay(live_city, "residents", "--as-of", "2023-03-31", "--into", str(target))
+    done = run_replay(recorded_city, "residents", "--as-of", "2023-03-31", "--into", str(target))
     assert done.returncode == 0, done.stderr
 
     rows = Database(None, target).query("SELECT registered_on FROM residents")
     assert rows and all(r[0] <= "2023-03-31" for r in rows)
-    assert len(rows) < len(registers_database(live_city).query("SELECT 1 FROM residents"))
+    assert len(rows) < len(registers_database(recorded_city).query("SELECT 1 FROM residents"))
