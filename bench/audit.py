@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 from bench import profiling
 from bench.env import BenchEnv
@@ -14,14 +16,21 @@ from infra.settings import Settings
 from projections.audit.leaves import iter_rows, store_db
 
 TARGET_VERIFY = 300_000
+# Verify and its baseline each take under half a second here, and on this shared host one
+# such run can come out half as fast as the next: each is timed this many times and the
+# fastest run counts, as timeit does, for the baseline as for the figure.
+ROUNDS = 3
 
 
 def hash_loop(settings: Settings) -> tuple[int, float]:
     leaves = [row.leaf() for row in iter_rows(store_db(settings))]
-    started = time.perf_counter()
-    for leaf in leaves:
-        hashlib.sha256(leaf).digest()
-    return len(leaves), time.perf_counter() - started
+    best = float("inf")
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        for leaf in leaves:
+            hashlib.sha256(leaf).digest()
+        best = min(best, time.perf_counter() - started)
+    return len(leaves), best
 
 
 def build(settings: Settings) -> tuple[int, float]:
@@ -41,19 +50,24 @@ def build(settings: Settings) -> tuple[int, float]:
 def verify(settings: Settings, results: Results) -> tuple[int, float]:
     # Imported before the clock starts, as build() does: a module's import (6 ms here) is paid
     # once per process, like the interpreter's start, and is no part of checking the events.
-    try:
-        from projections.audit.verify import verify_store
-    except ImportError:
-        from projections.audit.merkle import MerkleTree
+    from projections.audit.verify import verify_store
 
-        started = time.perf_counter()
-        results.notes.append(
-            "audit verify: verify_store is missing; timed MerkleTree over "
-            "the store's leaves instead"
-        )
-        tree = MerkleTree(row.leaf() for row in iter_rows(store_db(settings)))
-        tree.root()
-        return tree.size, time.perf_counter() - started
+    runs = [_verify_once(verify_store, settings) for _ in range(ROUNDS)]
+    events, seconds, own, helper, heads = min(runs, key=lambda run: run[1])
+    results.notes.append(
+        f"audit verify: {events} events and {heads} signed head(s) in {seconds * 1000:.0f} ms, "
+        f"the fastest of {ROUNDS} runs ({', '.join(f'{r[1] * 1000:.0f}' for r in runs)} ms); "
+        f"CPU {own * 1000:.0f} ms in this process and {max(helper, 0.0) * 1000:.0f} ms in its "
+        "helper process (SQLite: it takes chunks of the store from the same queue on the "
+        "other core)"
+    )
+    return events, seconds
+
+
+def _verify_once(
+    verify_store: Callable[[Settings], Any], settings: Settings
+) -> tuple[int, float, float, float, int]:
+    """(events, seconds, CPU seconds here, CPU seconds in the helper, signed heads)."""
     started = time.perf_counter()
     cpu = os.times()
     report = verify_store(settings)
@@ -63,13 +77,7 @@ def verify(settings: Settings, results: Results) -> tuple[int, float]:
         raise RuntimeError(f"audit verify failed on an untouched store: {report.problem}")
     own = after.user + after.system - cpu.user - cpu.system
     helper = after.children_user + after.children_system - cpu.children_user - cpu.children_system
-    results.notes.append(
-        f"audit verify: {report.store_events} events and {report.heads_checked} signed "
-        f"head(s) in {seconds * 1000:.0f} ms; CPU "
-        f"{own * 1000:.0f} ms in this process and {helper * 1000:.0f} ms in its helper "
-        "process (SQLite: it takes chunks of the store from the same queue on the other core)"
-    )
-    return report.store_events, seconds
+    return report.store_events, seconds, own, helper, report.heads_checked
 
 
 def run(env: BenchEnv, results: Results, settings: Settings) -> None:
@@ -79,7 +87,7 @@ def run(env: BenchEnv, results: Results, settings: Settings) -> None:
         "hashlib_events_per_s",
         n / s,
         "events/s",
-        "hashlib SHA-256 of the same leaf bytes, plain loop",
+        f"hashlib SHA-256 of the same leaf bytes, plain loop (fastest of {ROUNDS})",
     )
     n, s = build(settings)
     results.add(
@@ -94,7 +102,7 @@ def run(env: BenchEnv, results: Results, settings: Settings) -> None:
         "audit_verify_events_per_s",
         n / s,
         "events/s",
-        "audit verify (store recomputed against trail and heads)",
+        f"audit verify (store recomputed against trail and heads; fastest of {ROUNDS})",
         baseline="hashlib_events_per_s",
     )
     met = rate >= TARGET_VERIFY
