@@ -74,10 +74,18 @@ def sqlite_writer_lock(path: str | Path | None) -> Any:
 
 class Database:
     """Each `transaction()` commits or rolls back as one. SQLite: a connection per thread.
-    PostgreSQL: a thread holds a connection only while in a transaction, then hands it to a
-    small idle pool — a server's connection slots are few, threads are many."""
+    PostgreSQL: a thread holds a connection only while in a transaction, then hands it back
+    to a pool of at most MAX_OPEN — a server's connection slots are few, threads are many.
 
-    MAX_IDLE = 4
+    A thread finding every pooled connection in use waits for one: with 40 threads and
+    only the idle ones kept (4), most transactions under load opened a connection of their
+    own (a connect, the DDL lock, the search path) and closed it again, which cost the
+    PostgreSQL write path more than its commands did. A wait that outlasts MAX_WAIT_S opens
+    one more than the bound, rather than stall a thread for good behind whatever holds the
+    others."""
+
+    MAX_OPEN = 8
+    MAX_WAIT_S = 2.0
 
     def __init__(self, url: str | None, sqlite_path: Path | None = None, schema: str = "public"):
         self.is_postgres = bool(url)
@@ -86,7 +94,8 @@ class Database:
         self.schema = schema
         self._local = threading.local()
         self._idle: list[Any] = []
-        self._idle_lock = threading.Lock()
+        self._open = 0  # PostgreSQL connections open: idle ones and those threads hold
+        self._pool = threading.Condition(threading.Lock())
         self._writer_lock: Any = contextlib.nullcontext()
         if not self.is_postgres and sqlite_path is not None:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,23 +120,51 @@ class Database:
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            with self._idle_lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None or conn.closed:
-                conn = self._connect()
+            conn = self._checkout() if self.is_postgres else self._connect()
             self._local.conn = conn
         return conn
+
+    def _checkout(self) -> Any:
+        deadline = None
+        with self._pool:
+            while True:
+                while self._idle:
+                    conn = self._idle.pop()
+                    if not conn.closed:
+                        return conn
+                    self._open -= 1
+                if self._open < self.MAX_OPEN:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + self.MAX_WAIT_S
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._pool.wait(left)
+            self._open += 1
+        try:
+            return self._connect()
+        except BaseException:
+            self._closed_one()
+            raise
+
+    def _closed_one(self) -> None:
+        with self._pool:
+            self._open -= 1
+            self._pool.notify()
 
     def _release(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is None:
             return
-        with self._idle_lock:
-            if len(self._idle) < self.MAX_IDLE and not conn.closed:
+        with self._pool:
+            if not conn.closed and self._open <= self.MAX_OPEN:
                 self._idle.append(conn)
+                self._pool.notify()
                 return
         conn.close()
+        self._closed_one()
 
     def reset(self) -> None:
         """Drops this thread's connection (after an error that may have broken it)."""
@@ -138,6 +175,18 @@ class Database:
                 conn.close()
             except Exception:  # noqa: BLE001 - a broken connection may fail to close
                 pass
+            if self.is_postgres:
+                self._closed_one()
+
+    def forget_connections(self) -> tuple[Any, list[Any]]:
+        """In a forked child: starts afresh, as if no connection were open, and returns
+        the inherited ones (thread-local and pooled) for the caller to keep unused; a
+        connection must not be used across a fork, and closing one could touch the
+        parent's locks or session."""
+        inherited = (self._local, self._idle)
+        self._local, self._idle, self._open = threading.local(), [], 0
+        self._pool = threading.Condition(threading.Lock())
+        return inherited
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

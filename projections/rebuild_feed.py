@@ -127,9 +127,7 @@ def fresh_connections(mapper: Any) -> None:
     sealer = getattr(getattr(mapper, "sealing", mapper), "sealer", None)
     db = getattr(getattr(sealer, "keys", None), "db", None)
     if isinstance(db, Database):
-        _INHERITED.append((db._local, list(db._idle)))
-        db._local = threading.local()
-        db._idle = []
+        _INHERITED.append(db.forget_connections())
 
 
 _INHERITED: list[Any] = []
