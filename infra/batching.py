@@ -6,18 +6,19 @@ committed wait for it to finish and are then committed together by one of them. 
 waits for a timer: an idle store commits a lone command at once, and batches grow only
 as fast as commands queue up behind a commit.
 
-On SQLite the writer also encodes the batch's events, and what sealing their personal
-data needs stored (a new data subject's key, an aggregate's link to its subject) goes
-into the same transaction as the events: one commit for all of it, and a key is never
-committed without the events that use it, nor events without their key.
+What sealing the events' personal data needs stored (a new data subject's key, an
+aggregate's link to its subject) goes into the same transaction as the events: one
+commit for all of it, and a key is never committed without the events that use it, nor
+events without their key. On SQLite the writer also encodes the batch's events (on
+PostgreSQL each command encodes its own, while others hold the lock).
 
-Each command stays atomic and keeps its own optimistic concurrency. On SQLite a batch
-first goes in as one statement per table; if anything in it conflicts, that transaction
-is rolled back and each command's events go in under a savepoint of their own, so a
-version conflict (another command changed the aggregate first) fails that command alone
-and the rest of the batch commits. Any other failure of a batch sends each of its
-commands through the library's own insert, one by one, so each caller gets exactly the
-error (or success) it would have had alone.
+Each command stays atomic and keeps its own optimistic concurrency. A batch first goes
+in as one statement per table; if anything in it conflicts, that transaction is rolled
+back and each command's events go in under a savepoint of their own, so a version
+conflict (another command changed the aggregate first) fails that command alone and the
+rest of the batch commits. Any other failure of a batch sends each of its commands
+through the library's own insert, one by one, so each caller gets exactly the error (or
+success) it would have had alone.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ class CommandBatcher:
         self.recorder = recorder
         self.max_batch = max_batch
         postgres = _is_postgres(recorder)
-        self.keys = None if postgres else keys
+        self.keys = keys
         self._own = None if postgres else batch_writer(recorder)
         self._write_batch: Callable[[list[_Pending]], list[Result]] = (
-            _postgres_writer(recorder)
+            _postgres_writer(recorder, keys)
             if postgres
             else _sqlite_writer(recorder, self.keys, self._own)
         )
@@ -106,7 +107,7 @@ class CommandBatcher:
         version conflict, or whatever encoding them raised."""
         mine = _Pending(events, encode)
         if not self.encode_in_writer:
-            mine.stored = [encode(e) for e in events]
+            self._encode(mine)
         if not events:
             return [], []
         with self._lock:
@@ -291,8 +292,12 @@ class _Conflict(Exception):
     """Something in the batch conflicts: written again command by command."""
 
 
-def _postgres_writer(recorder: Any) -> Callable[[list[_Pending]], list[Result]]:
+def _postgres_writer(
+    recorder: Any, keys: SubjectKeyStore | None
+) -> Callable[[list[_Pending]], list[Result]]:
     import psycopg
+
+    from infra.subject_keys import SubjectErased
 
     def rows(stored: Sequence[StoredEvent]) -> list[Any]:
         return [
@@ -306,27 +311,48 @@ def _postgres_writer(recorder: Any) -> Callable[[list[_Pending]], list[Result]]:
         cur.execute(recorder.insert_events_statement, (rows(stored),))
         return [r["notification_id"] for r in cur.fetchall()]
 
+    def insert_one(conn: Any, cur: Any, pending: _Pending) -> Result:
+        """One command's keys, links and events under a savepoint of their own."""
+        for resealed in (False, True):
+            try:
+                with conn.transaction():  # a savepoint, rolled back if this raises
+                    if keys is not None and pending.writes:
+                        keys.store_with_events(cur, pending.writes)
+                    return insert(cur, pending.stored)
+            except psycopg.errors.UniqueViolation as exc:
+                return IntegrityError(str(exc))
+            except SubjectErased as exc:
+                return exc
+            except KeyRace:
+                # Another process stored this subject's key first: seal again with it.
+                if resealed or keys is None:
+                    raise
+                with keys.deferring() as writes:
+                    pending.stored = [pending.encode(e) for e in pending.events]
+                pending.writes = writes
+        raise AssertionError("unreachable")
+
     def write(pendings: list[_Pending]) -> list[Result]:
+        """As on SQLite: the batch's keys, links and events in one transaction, so a key
+        is committed with the events sealed with it and no command pays a commit of its
+        own for them; anything conflicting sends the batch command by command."""
         batch = [p.stored for p in pendings]
+        writes = [p.writes for p in pendings if p.writes]
         with recorder.datastore.get_connection() as conn:
             try:
-                # Conflicts are rare: first the whole batch as one statement.
+                # Conflicts are rare: first the whole batch as one statement a table. The
+                # events table's lock comes first, so batches of processes take turns.
                 with conn.transaction(), conn.cursor() as cur:
                     _lock_for_insert(recorder, cur)
+                    if writes and (keys is None or not keys.store_batch_with_events(cur, writes)):
+                        raise _Conflict
                     ids = insert(cur, [s for stored in batch for s in stored])
                 return _split(ids, batch)
-            except psycopg.errors.UniqueViolation:
+            except (psycopg.errors.UniqueViolation, _Conflict):
                 pass
-            results: list[Result] = []
             with conn.transaction(), conn.cursor() as cur:
                 _lock_for_insert(recorder, cur)
-                for stored in batch:
-                    try:
-                        with conn.transaction():  # a savepoint
-                            results.append(insert(cur, stored))
-                    except psycopg.errors.UniqueViolation as exc:
-                        results.append(IntegrityError(str(exc)))
-            return results
+                return [insert_one(conn, cur, pending) for pending in pendings]
 
     return write
 

@@ -45,6 +45,15 @@ _INSERT_KEY = ("INSERT INTO kosh_subject_keys (subject_id, aes_key, created_at) 
                "VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING")
 _INSERT_LINK = ("INSERT INTO kosh_subject_aggregates (originator_id, subject_id) "
                 "VALUES (?, ?) ON CONFLICT (originator_id) DO NOTHING")
+_STORED_KEY = "SELECT aes_key, erased_at FROM kosh_subject_keys WHERE subject_id = ?"
+
+
+def _on_events_cursor(sql: str, db: Database) -> str:
+    """A statement for the events' own transaction: on PostgreSQL that is the library's
+    connection, with its placeholders and without this schema on its search path."""
+    if not db.is_postgres:
+        return sql
+    return sql.replace("?", "%s").replace(" kosh_subject", f' "{db.schema}".kosh_subject')
 
 
 @dataclass
@@ -82,6 +91,9 @@ class SubjectKeyStore:
         self._unconfirmed: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._local = _Deferral()
+        self._insert_key, self._insert_link, self._stored_key = (
+            _on_events_cursor(sql, db) for sql in (_INSERT_KEY, _INSERT_LINK, _STORED_KEY)
+        )
 
     # -- writes that travel with the events (group commit on SQLite) --------------------
     @contextmanager
@@ -109,24 +121,26 @@ class SubjectKeyStore:
             links.update(writes.links)
         if keys:
             now = time.time()
-            cur.executemany(_INSERT_KEY, [(s, k, now) for s, k in keys.items()])
+            cur.executemany(self._insert_key, [(s, k, now) for s, k in keys.items()])
             if cur.rowcount != len(keys):
                 return False
         if links:
-            cur.executemany(_INSERT_LINK, list(links.items()))
+            cur.executemany(self._insert_link, list(links.items()))
         return True
 
     def store_with_events(self, cur: Any, writes: KeyWrites) -> None:
-        """Inside the events' transaction (raw sqlite3 cursor, holding the write lock).
-        Raises SubjectErased, or KeyRace when a subject's key is not the one used."""
+        """Inside the events' transaction (a raw sqlite3 cursor holding the write lock, or a
+        psycopg cursor holding the events table's lock). Raises SubjectErased, or KeyRace
+        when a subject's key is not the one used."""
         cur = getattr(cur, "sqlite_cursor", cur)  # the library's wrapper hides rowcount
         for subject_id, key in writes.keys.items():
-            cur.execute(_INSERT_KEY, (subject_id, key, time.time()))
+            cur.execute(self._insert_key, (subject_id, key, time.time()))
             if cur.rowcount == 1:
                 continue
-            cur.execute("SELECT aes_key, erased_at FROM kosh_subject_keys WHERE subject_id = ?",
-                        (subject_id,))
-            stored, erased_at = cur.fetchone()
+            cur.execute(self._stored_key, (subject_id,))
+            row = cur.fetchone()
+            # The library's PostgreSQL connection hands rows over as dicts.
+            stored, erased_at = row.values() if isinstance(row, dict) else row
             if erased_at is not None:
                 raise SubjectErased.of(subject_id)
             if bytes(stored) != key:
@@ -135,7 +149,7 @@ class SubjectKeyStore:
                 self._remember(subject_id, bytes(stored))
                 raise KeyRace(subject_id)
         if writes.links:
-            cur.executemany(_INSERT_LINK, list(writes.links.items()))
+            cur.executemany(self._insert_link, list(writes.links.items()))
 
     def committed(self, writes: KeyWrites) -> None:
         for subject_id, key in writes.keys.items():
