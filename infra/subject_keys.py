@@ -94,6 +94,18 @@ class SubjectKeyStore:
         self._insert_key, self._insert_link, self._stored_key = (
             _on_events_cursor(sql, db) for sql in (_INSERT_KEY, _INSERT_LINK, _STORED_KEY)
         )
+        # A batch's rows as one statement of arrays on PostgreSQL: psycopg's executemany
+        # converts and sends a statement a row, a seventh of a command's CPU there.
+        self._insert_keys = self._insert_links = ""
+        if db.is_postgres:
+            self._insert_keys = (
+                f'INSERT INTO "{db.schema}".kosh_subject_keys (subject_id, aes_key, created_at) '
+                "SELECT * FROM unnest(%s::text[], %s::bytea[], %s::float8[]) "
+                "ON CONFLICT (subject_id) DO NOTHING")
+            self._insert_links = (
+                f'INSERT INTO "{db.schema}".kosh_subject_aggregates (originator_id, subject_id) '
+                "SELECT * FROM unnest(%s::text[], %s::text[]) "
+                "ON CONFLICT (originator_id) DO NOTHING")
 
     # -- writes that travel with the events (group commit on SQLite) --------------------
     @contextmanager
@@ -121,10 +133,16 @@ class SubjectKeyStore:
             links.update(writes.links)
         if keys:
             now = time.time()
-            cur.executemany(self._insert_key, [(s, k, now) for s, k in keys.items()])
+            if self._insert_keys:
+                cur.execute(self._insert_keys, (list(keys), list(keys.values()),
+                                                [now] * len(keys)))
+            else:
+                cur.executemany(self._insert_key, [(s, k, now) for s, k in keys.items()])
             if cur.rowcount != len(keys):
                 return False
-        if links:
+        if links and self._insert_links:
+            cur.execute(self._insert_links, (list(links), list(links.values())))
+        elif links:
             cur.executemany(self._insert_link, list(links.items()))
         return True
 
