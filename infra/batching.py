@@ -33,7 +33,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from infra.sql import sqlite_writer_lock
+from infra.sql import insert_rows, sqlite_writer_lock
 from infra.sqlite_writer import SQLiteBatchWriter, batch_writer
 from infra.subject_keys import KeyRace, KeyWrites, SubjectKeyStore
 
@@ -262,7 +262,7 @@ def _sqlite_writer(
         ]
         before = cur.execute(last_id).fetchone()[0] or 0
         try:
-            cur.executemany(recorder.insert_events_statement, rows)
+            insert_rows(cur, recorder.insert_events_statement, rows)
         except sqlite3.IntegrityError:
             raise _Conflict from None
         after = cur.execute(last_id).fetchone()[0]

@@ -76,6 +76,8 @@ class SQLiteBatchWriter:
                 check_same_thread=False,
                 isolation_level=None,
                 timeout=self.timeout,
+                # A batch's multi-row INSERT is one statement per batch size (sql.many_rows).
+                cached_statements=512,
             )
         return self._conn
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidTransition
-from infra.sql import Database
+from infra.sql import Database, insert_rows
 
 _DDL = """CREATE TABLE IF NOT EXISTS kosh_subject_keys (
     subject_id TEXT PRIMARY KEY,
@@ -136,14 +136,15 @@ class SubjectKeyStore:
             if self._insert_keys:
                 cur.execute(self._insert_keys, (list(keys), list(keys.values()),
                                                 [now] * len(keys)))
+                stored = cur.rowcount
             else:
-                cur.executemany(self._insert_key, [(s, k, now) for s, k in keys.items()])
-            if cur.rowcount != len(keys):
+                stored = insert_rows(cur, self._insert_key, [(s, k, now) for s, k in keys.items()])
+            if stored != len(keys):
                 return False
         if links and self._insert_links:
             cur.execute(self._insert_links, (list(links), list(links.values())))
         elif links:
-            cur.executemany(self._insert_link, list(links.items()))
+            insert_rows(cur, self._insert_link, list(links.items()))
         return True
 
     def store_with_events(self, cur: Any, writes: KeyWrites) -> None:
