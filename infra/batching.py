@@ -107,7 +107,7 @@ class CommandBatcher:
         version conflict, or whatever encoding them raised."""
         mine = _Pending(events, encode)
         if not self.encode_in_writer:
-            self._encode(mine)
+            _seal(mine, self.keys)
         if not events:
             return [], []
         with self._lock:
@@ -151,7 +151,7 @@ class CommandBatcher:
         if self.encode_in_writer:
             for i, pending in enumerate(batch):
                 try:
-                    self._encode(pending)
+                    _seal(pending, self.keys)
                 except Exception as exc:  # noqa: BLE001 - that command's own error
                     results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
@@ -177,14 +177,6 @@ class CommandBatcher:
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
-    def _encode(self, pending: _Pending) -> None:
-        if self.keys is None:
-            pending.stored = [pending.encode(e) for e in pending.events]
-            return
-        with self.keys.deferring() as writes:
-            pending.stored = [pending.encode(e) for e in pending.events]
-        pending.writes = writes
-
     def _write_alone(self, pending: _Pending) -> Result:
         if self.keys is None:
             return _insert_alone(self.recorder, pending.stored)
@@ -192,6 +184,17 @@ class CommandBatcher:
             return self._write_batch([pending])[0]
         except Exception as exc:  # noqa: BLE001 - handed to the command's own caller
             return exc
+
+
+def _seal(pending: _Pending, keys: SubjectKeyStore | None) -> None:
+    """Encodes a command's events; with a key store, what sealing them needs stored (new
+    keys, links) is collected into `pending.writes`, for the events' own transaction."""
+    if keys is None:
+        pending.stored = [pending.encode(e) for e in pending.events]
+        return
+    with keys.deferring() as writes:
+        pending.stored = [pending.encode(e) for e in pending.events]
+    pending.writes = writes
 
 
 def _insert_alone(recorder: Any, stored: Sequence[StoredEvent]) -> Result:
@@ -235,10 +238,7 @@ def _sqlite_writer(
                 cur.execute("ROLLBACK TO SAVEPOINT kosh_command")
                 if resealed:
                     raise
-                assert keys is not None
-                with keys.deferring() as writes:
-                    pending.stored = [pending.encode(e) for e in pending.events]
-                pending.writes = writes
+                _seal(pending, keys)
                 continue
             finally:
                 cur.execute("RELEASE SAVEPOINT kosh_command")
@@ -325,11 +325,9 @@ def _postgres_writer(
                 return exc
             except KeyRace:
                 # Another process stored this subject's key first: seal again with it.
-                if resealed or keys is None:
+                if resealed:
                     raise
-                with keys.deferring() as writes:
-                    pending.stored = [pending.encode(e) for e in pending.events]
-                pending.writes = writes
+                _seal(pending, keys)
         raise AssertionError("unreachable")
 
     def write(pendings: list[_Pending]) -> list[Result]:

@@ -107,7 +107,7 @@ class SubjectKeyStore:
                 "SELECT * FROM unnest(%s::text[], %s::text[]) "
                 "ON CONFLICT (originator_id) DO NOTHING")
 
-    # -- writes that travel with the events (group commit on SQLite) --------------------
+    # -- writes that travel with the events (group commit) -----------------------------
     @contextmanager
     def deferring(self) -> Iterator[KeyWrites]:
         """While sealing one command's events on this thread: new keys and links are
