@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from consumers.projections import header, records_undecoded
+from consumers.retry_in_place import until_done
 from infra import metrics
 from infra.kafka_security import faststream_broker_kwargs
 from infra.settings import Settings
@@ -67,13 +68,13 @@ class AuditConsumer:
             newest = max(int(header(r, "kosh-seq")) for r in records)
             if newest <= self.trail.last_seq:
                 return  # redelivered or republished: already in the trail
-            try:
-                appended = await asyncio.to_thread(self.trail.catch_up)
-            except Exception as exc:
+
+            def failed(exc: Exception, attempt: int) -> None:
                 metrics.TRANSIENT_ERRORS.labels(GROUP).inc()
-                log.error("audit.catch_up_failed", error=repr(exc), retry_in_s=RETRY_BACKOFF_S)
-                await asyncio.sleep(RETRY_BACKOFF_S)
-                raise
+                log.error("audit.catch_up_failed", error=repr(exc), attempt=attempt,
+                          retry_in_s=RETRY_BACKOFF_S)
+
+            appended = await until_done(self.trail.catch_up, failed, RETRY_BACKOFF_S)
             log.debug("audit.appended", events=appended, last_seq=self.trail.last_seq)
 
     def round(self) -> dict[str, Any] | None:

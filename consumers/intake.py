@@ -56,6 +56,7 @@ from consumers.dead_letters import (
 from consumers.fetch_wait import FETCH_MAX_WAIT_MS
 from consumers.intake_batch import Command, Prepared, execute_batch
 from consumers.intake_lanes import Lanes
+from consumers.retry_in_place import until_done
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
 from infra import metrics
@@ -396,14 +397,13 @@ def subscribe_intake(broker: KafkaBroker, settings: Settings, intake: CommandInt
     )
     async def take_commands(body: Any, msg: KafkaMessage) -> None:
         records: Sequence[Any] = msg.raw_message
-        try:
-            await asyncio.to_thread(intake.handle_batch, records)
-        except Exception as exc:
+
+        def failed(exc: Exception, attempt: int) -> None:
             metrics.TRANSIENT_ERRORS.labels(STAGE).inc()
             log.error("intake.batch_failed", error=type(exc).__name__, records=len(records),
-                      retry_in_s=TRANSIENT_BACKOFF_S)
-            await asyncio.sleep(TRANSIENT_BACKOFF_S)
-            raise
+                      attempt=attempt, retry_in_s=TRANSIENT_BACKOFF_S)
+
+        await until_done(lambda: intake.handle_batch(records), failed, TRANSIENT_BACKOFF_S)
 
 
 def intake_broker(settings: Settings) -> KafkaBroker:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from consumers.fetch_wait import FETCH_MAX_WAIT_MS
 from consumers.parking import ParkingProjector
+from consumers.retry_in_place import until_done
 from infra import metrics
 from infra.kafka_security import faststream_broker_kwargs
 from infra.settings import Settings
@@ -67,15 +67,15 @@ def subscribe_projector(
     )
     async def project_events(body: Any, msg: KafkaMessage) -> None:
         records: Sequence[Any] = msg.raw_message  # type: ignore[assignment]
-        try:
-            applied = await asyncio.to_thread(parking.apply, records, delivered, mapper)
-        except Exception as exc:
-            # Transient (database locked or away): nothing skipped, the batch comes again.
+
+        def failed(exc: Exception, attempt: int) -> None:
+            # Transient (database locked, away or full): nothing skipped, tried again.
             metrics.TRANSIENT_ERRORS.labels(group).inc()
             log.error("projection.batch_failed", error=type(exc).__name__,
-                      records=len(records), retry_in_s=RETRY_BACKOFF_S)
-            await asyncio.sleep(RETRY_BACKOFF_S)
-            raise
+                      records=len(records), attempt=attempt, retry_in_s=RETRY_BACKOFF_S)
+
+        applied = await until_done(lambda: parking.apply(records, delivered, mapper), failed,
+                                   RETRY_BACKOFF_S)
         log.debug("projection.batch_applied", received=len(records), applied=applied)
 
 

@@ -12,7 +12,6 @@ finding the submitted registration after the arrival, not by submitting a second
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
@@ -26,7 +25,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
-from consumers.projections import header
+from consumers.projections import RETRY_BACKOFF_S, header
+from consumers.retry_in_place import until_done
 from domain.commands import ApproveRegistration, SubmitRegistration
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
@@ -151,12 +151,14 @@ def subscribe_relocation_process(broker: KafkaBroker, settings: Settings,
             if header(record, "kosh-event-type") != ARRIVED:
                 continue
             case_id, seq = UUID(record.key.decode()), int(header(record, "kosh-seq"))
-            try:
-                await asyncio.to_thread(process.on_arrived, case_id, seq)
-            except Exception as exc:
+
+            def failed(exc: Exception, attempt: int, case_id: UUID = case_id,
+                       seq: int = seq) -> None:
                 log.error("relocation.process_failed", case_id=str(case_id), seq=seq,
-                          error=repr(exc))
-                raise
+                          error=repr(exc), attempt=attempt, retry_in_s=RETRY_BACKOFF_S)
+
+            await until_done(lambda c=case_id, s=seq: process.on_arrived(c, s), failed,
+                             RETRY_BACKOFF_S)
 
 
 def relocation_process_broker(settings: Settings, app: KoshApplication,
