@@ -184,8 +184,8 @@ def swap(live: Database, rebuilt: Database, projections: Sequence[Projection],
     with live.transaction() as cur:
         tables = [t for p in projections for t in table_names(p)]
         if live.is_postgres:
-            cur.execute(f"LOCK TABLE projection_applied, projection_status, {', '.join(tables)} "
-                        "IN EXCLUSIVE MODE")
+            cur.execute("LOCK TABLE projection_applied, projection_floor, projection_status, "
+                        f"{', '.join(tables)} IN EXCLUSIVE MODE")
         for p in projections:
             for table in table_names(p):
                 rows = rebuilt.query(f"SELECT * FROM {table}")  # noqa: S608 - from our DDL
@@ -193,7 +193,7 @@ def swap(live: Database, rebuilt: Database, projections: Sequence[Projection],
                 if rows:
                     marks = ", ".join("?" * len(rows[0]))
                     cur.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
-            for bookkeeping in ("projection_applied", "projection_status"):
+            for bookkeeping in ("projection_applied", "projection_floor", "projection_status"):
                 cur.execute(f"DELETE FROM {bookkeeping} WHERE projection = ?", (p.name,))
                 rows = rebuilt.query(f"SELECT * FROM {bookkeeping} WHERE projection = ?",
                                      (p.name,))

@@ -2,7 +2,9 @@
 
 For every projection, the register update and the record that sequence number N was
 applied commit in the same transaction; a redelivered or republished event finds its
-sequence number already recorded and changes nothing.
+sequence number already recorded and changes nothing. A projection's floor stands for
+every number from 1 to it: a rebuild records the unbroken run it replayed from the
+store's start as one row there, not a row per event.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ _DDL = [
         projection TEXT NOT NULL,
         seq BIGINT NOT NULL,
         PRIMARY KEY (projection, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS projection_floor (
+        projection TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS projection_status (
         projection TEXT PRIMARY KEY,
@@ -85,7 +91,8 @@ class Projector:
         hundred per statement instead of one statement per event. The database says
         which rows it inserted, so concurrent claimers still get disjoint sets."""
         claimed: set[int] = set()
-        seqs = list(dict.fromkeys(d.seq for d in batch))
+        floor = Projector._floor(cur, name)
+        seqs = [seq for seq in dict.fromkeys(d.seq for d in batch) if seq > floor]
         for at in range(0, len(seqs), _CLAIMS_PER_STATEMENT):
             chunk = seqs[at : at + _CLAIMS_PER_STATEMENT]
             cur.execute(
@@ -103,8 +110,14 @@ class Projector:
         return fresh
 
     @staticmethod
+    def _floor(cur: Cursor, name: str) -> int:
+        cur.execute("SELECT seq FROM projection_floor WHERE projection = ?", (name,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
     def _claim(cur: Cursor, name: str, seq: int) -> bool:
-        return (
+        return seq > Projector._floor(cur, name) and (
             cur.execute(
                 "INSERT INTO projection_applied (projection, seq) VALUES (?, ?) "
                 "ON CONFLICT DO NOTHING",
@@ -130,3 +143,13 @@ class Projector:
             "SELECT projection, applied_count, max_seq FROM projection_status ORDER BY projection"
         )
         return [ProjectionStatus(r[0], int(r[1]), int(r[2])) for r in rows]
+
+
+def applied_pairs(db: Database) -> list[tuple[str, int]]:
+    """Every (projection, sequence number) recorded as applied, floors spelled out, in
+    order: what two databases' bookkeeping must agree on."""
+    floors = db.query("SELECT projection, seq FROM projection_floor")
+    rows = db.query("SELECT projection, seq FROM projection_applied")
+    pairs = {(str(r[0]), int(r[1])) for r in rows}
+    pairs.update((str(name), n) for name, top in floors for n in range(1, int(top) + 1))
+    return sorted(pairs)

@@ -5,12 +5,13 @@ Each register reads and writes only its own tables, so groups of registers can b
 apart. The process that reads the events (the store or the topic) hands each group's
 process the rows it wants through a pipe, a row with sealed personal fields opened once
 here (both big registers read the same events); each child decodes and applies its rows
-into a scratch file of its own, while the reader writes the projector's bookkeeping into
-the target. At the end the children's tables are copied into the target's empty ones in
-SQLite (a transfer of records), so the target holds what a single-process
-`replay.rebuild` writes. Three busy processes on two cores: the kernel keeps both busy,
-where two unequal halves would leave one idle. Forked, the children share the mapper, the
-key cache and the projections without pickling any of them.
+into a scratch file of its own; the reader writes the projector's bookkeeping (a floor
+a register, for the run of numbers it read from 1) into the target. At the end the
+children's tables are copied into the target's empty ones in SQLite (a transfer of
+records), so the target holds what a single-process `replay.rebuild` writes. Three busy
+processes on two cores: the kernel keeps both busy, where two unequal halves would leave
+one idle. Forked, the children share the mapper, the key cache and the projections
+without pickling any of them.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def _prepare(db: Database, projections: Sequence[Projection]) -> _Created:
     create_applied_table(db)
     later = create_tables(db, projections)
     tables = [t for p in projections for t in table_names(p)]
-    return _Created([*tables, "projection_applied", "projection_status"], later)
+    return _Created([*tables, "projection_applied", "projection_floor", "projection_status"],
+                    later)
 
 
 def _feed(db: Database, children: Sequence[_Child], pages: Iterable[list[Row]],

@@ -18,12 +18,15 @@ from eventsourcing.utils import resolve_topic
 
 from infra.sql import Cursor, Database
 from projections.projector import BOOKKEEPING_DDL, Delivered, Projection
-from projections.replay_applied import COUNTING, AppliedWriter
 from projections.replay_decoding import decode_row, fast_mapper
 
 _TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE)
 
 Progress = Callable[[int, int], None]  # (events read so far, last sequence number)
+
+# A run of consecutive sequence numbers spelled out by the database itself.
+COUNTING = ("WITH RECURSIVE s(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM s "
+            "WHERE seq < ?) ")
 
 
 class StoreReader:
@@ -181,33 +184,23 @@ def rebuild(
     if record_applied:
         create_applied_table(db)
     later = create_tables(db, projections)
-    writer = None
-    if record_applied and _own_file(db):
-        writer = AppliedWriter(db.sqlite_path, [p.name for p in projections])  # type: ignore[arg-type]
     result = RebuildResult()
     plan = [_Plan(p, tolerate_errors) for p in projections]
     pending: list[Delivered] = []
-    try:
-        for delivered in events:
-            pending.append(delivered)
-            if len(pending) >= batch:
-                _flush(db, plan, pending, result, writer)
-                pending = []
-                if progress:
-                    progress(result.applied, result.last_seq)
-        if pending:
-            _flush(db, plan, pending, result, writer)
-        if writer is not None:
-            writer.finish(db)
-    except BaseException:
-        if writer is not None:
-            writer.abandon()
-        raise
+    for delivered in events:
+        pending.append(delivered)
+        if len(pending) >= batch:
+            _flush(db, plan, pending, result)
+            pending = []
+            if progress:
+                progress(result.applied, result.last_seq)
+    if pending:
+        _flush(db, plan, pending, result)
     with db.transaction() as cur:
         for ddl in later:
             cur.execute(ddl)
     if record_applied:
-        _record_applied(db, projections, [] if writer is not None else result.runs)
+        _record_applied(db, projections, result.runs)
     if progress:
         progress(result.applied, result.last_seq)
     return result
@@ -218,7 +211,7 @@ def create_applied_table(db: Database) -> None:
         return
     with db.transaction() as cur:
         # The projector's own table (same columns, same key), kept in key order only:
-        # a rebuild writes a row per event and register, and one b-tree beats two.
+        # one b-tree, not two, for the rows a rebuild writes beyond the floor.
         cur.execute(
             "CREATE TABLE IF NOT EXISTS projection_applied (projection TEXT NOT NULL, "
             "seq BIGINT NOT NULL, PRIMARY KEY (projection, seq)) WITHOUT ROWID"
@@ -310,32 +303,44 @@ class _Plan:
 def _record_applied(db: Database, projections: Sequence[Projection],
                     runs: Sequence[list[int]]) -> None:
     """The projector's bookkeeping for every replayed event (the `runs` of consecutive
-    sequence numbers not yet written), written by the database rather than row by row
-    from Python; then each register's status from its rows."""
+    sequence numbers read): the run from 1 as each register's floor, one row however
+    long (a row per event and register was most of what a rebuild wrote); any later run
+    (numbers the store skipped, as PostgreSQL's sequence does on a rollback) spelled out
+    by the database. A run that starts above 1 gets no floor: a lower number may still
+    be committed and must then be applied. Then each register's status."""
+    floor = runs[0][1] if runs and runs[0][0] == 1 else 0
+    rest = [(lo, hi) for lo, hi in runs if lo > floor]
     with db.transaction() as cur:
-        if runs and not db.is_postgres:
-            # Spelled out once, not once per register (every register saw every event):
-            # counting them out cost a third of writing them.
+        if rest and not db.is_postgres:
+            # Spelled out once, not once per register (every register saw every event).
             cur.execute("CREATE TEMP TABLE kosh_replayed (seq INTEGER PRIMARY KEY)")
             cur.executemany(COUNTING + "INSERT OR IGNORE INTO kosh_replayed (seq) "
-                            "SELECT seq FROM s", [(lo, hi) for lo, hi in runs])
+                            "SELECT seq FROM s", rest)
         for p in projections:
-            if runs and not db.is_postgres:
+            if floor:
+                cur.execute("INSERT INTO projection_floor (projection, seq) VALUES (?, ?) "
+                            "ON CONFLICT (projection) DO UPDATE SET seq = CASE WHEN "
+                            "excluded.seq > projection_floor.seq THEN excluded.seq "
+                            "ELSE projection_floor.seq END", (p.name, floor))
+            if rest and not db.is_postgres:
                 cur.execute("INSERT INTO projection_applied (projection, seq) SELECT ?, seq "
                             "FROM kosh_replayed WHERE 1 = 1 ON CONFLICT DO NOTHING", (p.name,))
-            elif runs:
+            elif rest:
                 cur.executemany(COUNTING + "INSERT INTO projection_applied (projection, seq) "
                                 "SELECT ?, seq FROM s WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                                [(lo, hi, p.name) for lo, hi in runs])
+                                [(lo, hi, p.name) for lo, hi in rest])
             cur.execute(
                 "INSERT INTO projection_status (projection, applied_count, max_seq, updated_at) "
-                "SELECT ?, COUNT(*), COALESCE(MAX(seq), 0), ? FROM projection_applied "
-                "WHERE projection = ? ON CONFLICT (projection) DO UPDATE SET "
+                "SELECT ?, f.seq + COUNT(a.seq), CASE WHEN MAX(a.seq) > f.seq THEN MAX(a.seq) "
+                "ELSE f.seq END, ? FROM (SELECT COALESCE(MAX(seq), 0) AS seq FROM "
+                "projection_floor WHERE projection = ?) f LEFT JOIN projection_applied a "
+                "ON a.projection = ? AND a.seq > f.seq WHERE 1 = 1 GROUP BY f.seq "
+                "ON CONFLICT (projection) DO UPDATE SET "
                 "applied_count = excluded.applied_count, max_seq = excluded.max_seq, "
                 "updated_at = excluded.updated_at",
-                (p.name, time.time(), p.name),
+                (p.name, time.time(), p.name, p.name),
             )
-        if runs and not db.is_postgres:
+        if rest and not db.is_postgres:
             cur.execute("DROP TABLE kosh_replayed")
 
 
@@ -352,15 +357,12 @@ def bulk_load(db: Database) -> None:
 
 
 def _flush(db: Database, plan: Sequence[_Plan], batch: list[Delivered],
-           result: RebuildResult, writer: AppliedWriter | None) -> None:
+           result: RebuildResult) -> None:
     shared = _Batch(batch)
     with db.transaction() as cur:
         for step in plan:
             step.apply(cur, shared, result)
-    mine = _runs_of([d.seq for d in batch])
-    if writer is not None:
-        writer.add(mine)
-    result.count(mine, len(batch), batch[-1].seq)
+    result.count(_runs_of([d.seq for d in batch]), len(batch), batch[-1].seq)
 
 
 def _runs_of(seqs: list[int]) -> list[tuple[int, int]]:

@@ -14,6 +14,7 @@ import pytest
 from api.bootstrap import all_projections, bootstrap, registers_database
 from infra.settings import Settings
 from infra.sql import Database
+from projections.projector import applied_pairs
 from projections.replay import table_names
 from tests.support.builders import registration_body
 from tests.support.system import REPO, KoshProcess, settings_env, wait_until
@@ -32,8 +33,7 @@ def contents(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     out = {t: sorted((tuple(normalised(v) for v in r) for r in db.query(f"SELECT * FROM {t}")),
                      key=repr)
            for p in all_projections() for t in table_names(p)}
-    out["projection_applied"] = sorted(map(tuple, db.query(
-        "SELECT projection, seq FROM projection_applied")))
+    out["projection_applied"] = applied_pairs(db)
     return out
 
 

@@ -168,7 +168,7 @@ def test_a_source_that_fails_leaves_no_partial_target_nor_scratch_file_nor_proce
 def assert_nothing_left(db: Database, out: Path, projections: list[Any]) -> None:
     tables = {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert not tables & {t for p in projections for t in table_names(p)}
-    assert not tables & {"projection_applied", "projection_status"}
+    assert not tables & {"projection_applied", "projection_floor", "projection_status"}
     # The target file and its writer lock, as any rebuild leaves them; nothing else.
     assert sorted(f.name for f in out.iterdir()) == ["target.sqlite", "target.sqlite.writer-lock"]
     assert multiprocessing.active_children() == []

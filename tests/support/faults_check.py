@@ -20,6 +20,7 @@ import orjson
 from api.bootstrap import all_projections, bootstrap, registers_database, store_database
 from infra.settings import Settings
 from infra.sql import Database
+from projections.projector import applied_pairs
 from projections.replay import StoreReader, rebuild, table_names
 from tests.support.load import Sent
 
@@ -67,10 +68,7 @@ class Views:
         return int(self.store_db.query(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608
 
     def applied_counts(self) -> dict[str, int]:
-        rows = self.registers_db.query(
-            "SELECT projection, COUNT(*) FROM projection_applied GROUP BY projection"
-        )
-        counts = {str(r[0]): int(r[1]) for r in rows}
+        counts = Counter(name for name, _ in applied_pairs(self.registers_db))
         return {p.name: counts.get(p.name, 0) for p in all_projections()}
 
 
@@ -235,9 +233,7 @@ def _contents(db: Database) -> dict[str, list[tuple[Any, ...]]]:
         for p in all_projections()
         for t in table_names(p)
     }
-    out["projection_applied"] = sorted(
-        map(tuple, db.query("SELECT projection, seq FROM projection_applied"))
-    )
+    out["projection_applied"] = applied_pairs(db)
     return out
 
 
@@ -248,12 +244,7 @@ def check_registers(views: Views, events: Sequence[Stored]) -> list[str]:
     live = views.registers_db
     seqs = sorted(e.seq for e in events)
     for p in all_projections():
-        applied = [
-            int(r[0])
-            for r in live.query(
-                "SELECT seq FROM projection_applied WHERE projection = ? ORDER BY seq", (p.name,)
-            )
-        ]
+        applied = [seq for name, seq in applied_pairs(live) if name == p.name]
         if applied != seqs:
             missing, extra = sorted(set(seqs) - set(applied)), sorted(set(applied) - set(seqs))
             problems.append(
