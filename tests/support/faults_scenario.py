@@ -275,12 +275,13 @@ class Scenario:
             lines.append(f"(registers unreadable: {exc!r})")
         if self.fleet is not None:
             for name in self.fleet.roles:
+                logged = self.fleet.logs(name).splitlines()
                 errors = [
-                    line[:300]
-                    for line in self.fleet.logs(name).splitlines()
-                    if '"error"' in line or "Error" in line
+                    line[:300] for line in logged if '"error"' in line or "Error" in line
                 ][-5:]
-                lines += [f"-- {name}", *errors]
+                # A consumer stuck in a batch logs where it waits: the stacks are the finding.
+                stuck = [line[:6000] for line in logged if "consumer.attempt_stuck" in line][-1:]
+                lines += [f"-- {name}", *errors, *stuck]
         return "\n".join(lines)
 
     # -- after the load ------------------------------------------------------------------
@@ -313,11 +314,14 @@ class Scenario:
         assert self.load is not None
         ledger = self.load.ledger.sent
         problems = list(self.load.crashes)
-        problems += [
+        unanswered = [
             f"{s.channel} {s.command_type} #{s.n} got no answer in time"
             for s in ledger
             if s.result == "unknown"
         ]
+        if unanswered:
+            unanswered.append(self.diagnosis())
+        problems += unanswered
         problems += [
             f"{s.channel} {s.command_type} #{s.n} was refused {s.status} {s.code}: "
             "credentials or a server error must not be a refusal"
