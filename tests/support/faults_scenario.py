@@ -114,7 +114,7 @@ class Scenario:
         self.broker = ReplaceableBroker()
         if plan.store == "postgres":
             self.pg = ThrowawayPostgres().start()
-        settings = self.settings()
+        settings = self._settings = self.settings()
         if "disk_full" in plan.faults:
             self.disk = FullDisk(plan.data_dir)
             self.disk.place_registers()
@@ -273,6 +273,8 @@ class Scenario:
             lines.append(f"parked: {parked[:10]}")
         except Exception as exc:  # noqa: BLE001 - the diagnosis must not hide the failure
             lines.append(f"(registers unreadable: {exc!r})")
+        if self._settings is not None:
+            lines.append(intake_positions(self._settings))
         if self.fleet is not None:
             for name in self.fleet.roles:
                 logged = self.fleet.logs(name).splitlines()
@@ -342,6 +344,7 @@ class Scenario:
 
     audit_note = ""
     seeded = 0
+    _settings: Settings | None = None
 
     def close(self) -> None:
         closers: list[Callable[[], None]] = []
@@ -360,3 +363,31 @@ class Scenario:
                 close()
             except Exception as exc:  # noqa: BLE001 - keep cleaning up
                 print(f"clean-up step failed: {exc!r}")
+
+
+def intake_positions(settings: Settings) -> str:
+    """The intake group's committed offset on each commands partition beside the
+    partition's end: a committed offset past the end (a position from a broker that lost
+    its data) leaves a consumer waiting on this broker, which never says so. The broker's
+    end offsets can read low when a batch holds several records (KAFKA_NOTES.md)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                 request_timeout_ms=5000)
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            group = settings.group_id("intake")
+            committed = admin.list_group_offsets(group).get(group, {})
+            parts = [TopicPartition(settings.commands_topic, p)
+                     for p in sorted(consumer.partitions_for_topic(settings.commands_topic)
+                                     or ())]
+            ends = consumer.end_offsets(parts)
+        finally:
+            consumer.close()
+            admin.close()
+    except Exception as exc:  # noqa: BLE001 - the diagnosis must not hide the failure
+        return f"(intake offsets unreadable: {exc!r})"
+    cells = [f"{tp.partition}: committed {getattr(committed.get(tp), 'offset', None)}, "
+             f"end {ends.get(tp)}" for tp in parts]
+    return "intake group on the commands topic: " + "; ".join(cells)
