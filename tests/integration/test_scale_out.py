@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -129,6 +130,17 @@ def commands_via_intake(settings: Settings, numbers: range) -> list[int]:
         reader.consumer.close()
 
 
+def post_until_answered(client: Any, path: str, key: str, **kwargs: Any) -> Any:
+    """POSTs as a client of the API must: a 503 (the store was busy or away: nothing was
+    decided, or the repeat finds what was) is sent again under the same Idempotency-Key."""
+    for _ in range(10):
+        reply = client.post(path, headers={"Idempotency-Key": key}, **kwargs)
+        if reply.status_code != 503:
+            return reply
+        time.sleep(float(reply.headers.get("Retry-After", "1")))
+    return reply
+
+
 def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_once(
     pg_settings: Settings,
 ) -> None:
@@ -146,12 +158,15 @@ def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_o
         def submit_then_race_approvals(n: int) -> list[int]:
             """Submits via one instance, then approves the same case via all three at once:
             exactly one approval is accepted, the others are refused as conflicts."""
-            submitted = clients[n % 3].post("/registrations", json=registration_body(n))
+            submitted = post_until_answered(clients[n % 3], "/registrations", f"submit-{n}",
+                                            json=registration_body(n))
             assert submitted.status_code == 201, submitted.text
             case_id = submitted.json()["case_id"]
             with ThreadPoolExecutor(max_workers=3) as racers:
                 replies = list(racers.map(
-                    lambda c: c.post(f"/registrations/{case_id}/approve"), clients))
+                    lambda ic: post_until_answered(ic[1], f"/registrations/{case_id}/approve",
+                                                   f"approve-{n}-{ic[0]}"),
+                    enumerate(clients)))
             statuses = sorted(r.status_code for r in replies)
             assert statuses == [200, 409, 409], [r.text for r in replies]
             winner = next(r for r in replies if r.status_code == 200)
