@@ -83,7 +83,10 @@ def install(app: FastAPI) -> None:
     async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database is restarting or unreachable: nothing was decided, so the client
         # may retry (with the same Idempotency-Key) once it is back.
-        log.warning("store.unavailable", error=type(exc).__name__, path=request.url.path)
+        # The driver's message says which it was (a pool wait, a refused connection, a
+        # server gone), which the error's type alone does not.
+        log.warning("store.unavailable", error=type(exc).__name__, detail=str(exc)[:300],
+                    path=request.url.path)
         return JSONResponse(
             {"error": {"code": "store_unavailable",
                        "message": "the event store is unavailable; retry shortly"}},
