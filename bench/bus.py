@@ -228,10 +228,9 @@ def _rebuild_target(env: BenchEnv, results: Results, settings: Settings) -> None
                 "(residents, monitoring) read the same events, so each child decodes them "
                 "all (JSON, ids, the shortcut's checks: two fifths of a child's time "
                 "under cProfile): the children are the slower side, the reader waits for "
-                "them to take its last "
-                "pages, and the three processes together need more CPU than two cores give "
-                "at this rate (the profile below, of this rebuild, shows where it goes); "
-                "the cores are shared with whatever else runs"
+                "them to take its last pages, and the three processes together need more "
+                "CPU than two cores give at this rate (the profile below, of this rebuild, "
+                "shows where it goes); the cores are shared with whatever else runs"
             )
         elif not met:
             aio = results.value("raw_consume_aiokafka_events_per_s") or 0

@@ -76,8 +76,10 @@ class Projector:
         pairs were new."""
         applied = 0
         with self.db.transaction() as cur:
+            floors = self._floors(cur)  # one read a batch, not one a register
             for projection in self.projections:
-                fresh = self._claim_batch(cur, projection.name, batch)
+                fresh = self._claim_batch(cur, projection.name, batch,
+                                          floors.get(projection.name, 0))
                 for d in fresh:
                     projection.apply(cur, d.seq, d.event)
                 if fresh:
@@ -86,12 +88,13 @@ class Projector:
         return applied
 
     @staticmethod
-    def _claim_batch(cur: Cursor, name: str, batch: Sequence[Delivered]) -> list[Delivered]:
-        """The events of `batch` not applied before, in order, each once: claimed a few
-        hundred per statement instead of one statement per event. The database says
-        which rows it inserted, so concurrent claimers still get disjoint sets."""
+    def _claim_batch(cur: Cursor, name: str, batch: Sequence[Delivered], floor: int
+                     ) -> list[Delivered]:
+        """The events of `batch` above `floor` not applied before, in order, each once:
+        claimed a few hundred per statement instead of one statement per event. The
+        database says which rows it inserted, so concurrent claimers still get disjoint
+        sets."""
         claimed: set[int] = set()
-        floor = Projector._floor(cur, name)
         seqs = [seq for seq in dict.fromkeys(d.seq for d in batch) if seq > floor]
         for at in range(0, len(seqs), _CLAIMS_PER_STATEMENT):
             chunk = seqs[at : at + _CLAIMS_PER_STATEMENT]
@@ -110,14 +113,13 @@ class Projector:
         return fresh
 
     @staticmethod
-    def _floor(cur: Cursor, name: str) -> int:
-        cur.execute("SELECT seq FROM projection_floor WHERE projection = ?", (name,))
-        row = cur.fetchone()
-        return int(row[0]) if row else 0
+    def _floors(cur: Cursor) -> dict[str, int]:
+        cur.execute("SELECT projection, seq FROM projection_floor")
+        return {str(name): int(seq) for name, seq in cur.fetchall()}
 
     @staticmethod
     def _claim(cur: Cursor, name: str, seq: int) -> bool:
-        return seq > Projector._floor(cur, name) and (
+        return seq > Projector._floors(cur).get(name, 0) and (
             cur.execute(
                 "INSERT INTO projection_applied (projection, seq) VALUES (?, ?) "
                 "ON CONFLICT DO NOTHING",

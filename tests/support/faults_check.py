@@ -243,8 +243,9 @@ def check_registers(views: Views, events: Sequence[Stored]) -> list[str]:
     problems = []
     live = views.registers_db
     seqs = sorted(e.seq for e in events)
+    pairs = applied_pairs(live)
     for p in all_projections():
-        applied = [seq for name, seq in applied_pairs(live) if name == p.name]
+        applied = [seq for name, seq in pairs if name == p.name]
         if applied != seqs:
             missing, extra = sorted(set(seqs) - set(applied)), sorted(set(applied) - set(seqs))
             problems.append(
