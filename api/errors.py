@@ -25,6 +25,20 @@ log = structlog.get_logger(__name__)
 
 STATUS = {CaseNotFound: 404, InvalidTransition: 409, RuleViolation: 422, InvalidValue: 422}
 
+# The database is restarting, unreachable or out of connections: nothing was decided.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    es_persistence.OperationalError, es_persistence.InterfaceError, psycopg.OperationalError)
+STORE_UNAVAILABLE = {"error": {"code": "store_unavailable",
+                               "message": "the event store is unavailable; retry shortly"}}
+STORE_RETRY_AFTER_S = 2
+
+
+def log_store_unavailable(exc: Exception, path: str) -> None:
+    # The driver's message says which it was (a pool wait, a refused connection, a
+    # server gone), which the error's type alone does not.
+    log.warning("store.unavailable", error=type(exc).__name__, detail=str(exc)[:300],
+                path=path)
+
 
 def status_for(exc: DomainError) -> int:
     for kind, status in STATUS.items():
@@ -77,21 +91,15 @@ def install(app: FastAPI) -> None:
             status_code=409,
         )
 
-    @app.exception_handler(es_persistence.OperationalError)
-    @app.exception_handler(es_persistence.InterfaceError)
-    @app.exception_handler(psycopg.OperationalError)
     async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The database is restarting or unreachable: nothing was decided, so the client
-        # may retry (with the same Idempotency-Key) once it is back.
-        # The driver's message says which it was (a pool wait, a refused connection, a
-        # server gone), which the error's type alone does not.
-        log.warning("store.unavailable", error=type(exc).__name__, detail=str(exc)[:300],
-                    path=request.url.path)
-        return JSONResponse(
-            {"error": {"code": "store_unavailable",
-                       "message": "the event store is unavailable; retry shortly"}},
-            status_code=503, headers={"Retry-After": "2"},
-        )
+        # Nothing was decided, so the client may retry (with the same Idempotency-Key)
+        # once it is back.
+        log_store_unavailable(exc, request.url.path)
+        return JSONResponse(STORE_UNAVAILABLE, status_code=503,
+                            headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+
+    for error in STORE_ERRORS:
+        app.add_exception_handler(error, on_store_unavailable)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

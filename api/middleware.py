@@ -20,6 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.asgi_headers import header
 from api.bootstrap import store_database
+from api.errors import (
+    STORE_ERRORS,
+    STORE_RETRY_AFTER_S,
+    STORE_UNAVAILABLE,
+    log_store_unavailable,
+)
 from api.threads import run_in_threadpool
 from infra import metrics
 from infra.idempotency import (
@@ -98,10 +104,16 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         path = scope["path"]
         print_ = fingerprint("http", scope["method"], path, _canonical(body))
-        store = await run_in_threadpool(self._store_for, scope)
         try:
+            store = await run_in_threadpool(self._store_for, scope)
             earlier = await run_in_threadpool(store.begin, key, _command_type(scope),
                                               print_, _recovered)
+        except STORE_ERRORS as exc:
+            # Out here the app's exception handlers do not apply: the same answer as theirs.
+            log_store_unavailable(exc, path)
+            await _json(send, 503, STORE_UNAVAILABLE,
+                        [(b"retry-after", str(STORE_RETRY_AFTER_S).encode())])
+            return
         except IdempotencyConflict as exc:
             await _json(send, 422, {"error": {"code": exc.code, "message": exc.message}})
             return
