@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.text import Text
 
 from api.replay_topic import topic_rows
+from infra.heap import without_collector
 from infra.settings import Settings
 from infra.sql import Database
 from projections.as_of import Cutoff, events_as_of
@@ -137,6 +138,7 @@ def choose(projections: Sequence[Projection], names: Sequence[str]) -> list[Proj
     return [known[n] for n in names] if names else list(projections)
 
 
+@without_collector  # its forked processes of registers inherit it
 def replay(settings: Settings, reader: StoreReader, projections: Sequence[Projection],
            db: Database, *, cutoff: Cutoff | None = None, from_kafka: bool = False,
            batch: int = 5000, show: bool = True, split: bool = False

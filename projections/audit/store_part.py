@@ -20,18 +20,15 @@ import struct
 import sys
 from array import array
 
+from infra.heap import without_collector
 from projections.audit.leaf_hashes import blocks, hash_page
 from projections.audit.trail_match import trail_matches
 
 TYPE_CHECKING = False  # dataclasses, typing and pathlib would double the helper's start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import ParamSpec, TypeVar
 
     from projections.audit.leaf_hashes import Select
-
-    P = ParamSpec("P")
-    R = TypeVar("R")
 
 # Rows read and folded at a time: a page's rows, leaves and levels stay in the core's cache
 # between SQLite handing them over and their hashes being folded (4096 rows at a time ran a
@@ -59,24 +56,6 @@ class StorePart:
     def leaves(self) -> bytes:
         """The leaf hashes, joined."""
         return b"".join(levels[0] for levels in self.blocks)
-
-
-def without_collector(scan: Callable[P, R]) -> Callable[P, R]:
-    """Rows are tuples of ints and bytes: no cycles to collect, yet without this the
-    collector would run every 700 of them and, in its older generations, walk every object
-    the process holds (a tenth of this process's CPU in a long-running one)."""
-
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return scan(*args, **kwargs)
-        finally:
-            if collecting:
-                gc.enable()
-
-    run.__doc__ = scan.__doc__
-    return run
 
 
 @without_collector
