@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -89,7 +90,27 @@ async def start_together(
         raise failures[0]
 
 
+def _check_connection_budget(settings: Settings) -> None:
+    from infra.pg_pool import budget_warning
+
+    assert settings.database_url is not None
+    budget = settings.database_pool_size + settings.database_store_pool_size
+    try:
+        warning = budget_warning(settings.database_url, budget)
+    except Exception as exc:  # noqa: BLE001 - a check, not a condition of starting
+        log.warning("postgres.budget_unchecked", error=repr(exc))
+        return
+    if warning:
+        log.warning("postgres.connection_budget", budget=budget, message=warning)
+    else:
+        log.info("postgres.connection_budget", budget=budget)
+
+
 async def run(settings: Settings, roles: set[str]) -> None:
+    # Every PostgreSQL connection of this process (Kosh's and the event store library's)
+    # names it in pg_stat_activity, so an operator can tell which instance holds a server's
+    # connection slots. libpq reads the variable at each connect.
+    os.environ.setdefault("PGAPPNAME", f"kosh-{'+'.join(sorted(roles))}-{os.getpid()}"[:63])
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -181,6 +202,8 @@ async def run(settings: Settings, roles: set[str]) -> None:
             log.info("api.started", url=f"http://{settings.api_host}:{settings.api_port}",
                      docs=f"http://{settings.api_host}:{settings.api_port}/docs")
 
+        if settings.database_url:
+            await asyncio.to_thread(_check_connection_budget, settings)
         freeze_startup_heap()
         log.info("kosh.running", roles=sorted(roles), kafka=settings.kafka_bootstrap,
                  store=settings.database_url or str(settings.data_dir / "events.sqlite"))

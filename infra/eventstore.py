@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
+from infra import pg_pool
 from infra.settings import Settings
 from infra.sql import ddl_lock_key, take_ddl_lock
 
@@ -42,7 +43,7 @@ def store_env(settings: Settings) -> dict[str, str]:
         # The library opens 5 connections per application up front (15 at most); with an
         # application in every process, a few instances would exhaust a server's slots.
         "POSTGRES_POOL_SIZE": "1",
-        "POSTGRES_MAX_OVERFLOW": "7",
+        "POSTGRES_MAX_OVERFLOW": str(settings.database_store_pool_size - 1),
     }
 
 
@@ -83,6 +84,8 @@ class EventStoreApplication(Application[Any]):
     def __init__(self, settings: Settings) -> None:
         self.kosh_settings = settings  # construct_mapper runs inside super().__init__
         if settings.database_url:
+            # This process's bound for Kosh's own connections, beside the library's.
+            pg_pool.configure(settings.database_pool_size, settings.database_pool_wait_s)
             ensure_schema(settings.database_url, settings.database_schema)
         super().__init__(env=store_env(settings))
 

@@ -17,6 +17,20 @@ class Settings(BaseSettings):
         None, description="postgresql://user@host:port/db; unset = SQLite files in data_dir"
     )
     database_schema: str = Field("public", description="PostgreSQL schema for all tables")
+    # A process's PostgreSQL connections are these two bounds together: every instance of
+    # Kosh against one server must fit in the server's max_connections.
+    database_pool_size: int = Field(
+        6, ge=1, description="PostgreSQL connections one process holds at most for Kosh's "
+        "own tables (registers, keys, positions, trail), shared by all its threads"
+    )
+    database_store_pool_size: int = Field(
+        6, ge=1, description="PostgreSQL connections one process's event store (the "
+        "eventsourcing library) holds at most"
+    )
+    database_pool_wait_s: float = Field(
+        10.0, gt=0, description="how long a thread waits for a pooled PostgreSQL connection "
+        "before its work fails as the store unavailable (HTTP 503)"
+    )
     kafka_bootstrap: str | None = Field(
         None, description="host:port[,host:port]; unset = spawn a local tansu broker"
     )

@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from infra.pg_pool import ConnectionPool, pool_for
+
 # Rows a multi-row INSERT takes at once: far below SQLite's 32,766 parameters a statement.
 ROWS_PER_INSERT = 1000
 
@@ -102,17 +104,8 @@ def sqlite_writer_lock(path: str | Path | None) -> Any:
 class Database:
     """Each `transaction()` commits or rolls back as one. SQLite: a connection per thread.
     PostgreSQL: a thread holds a connection only while in a transaction, then hands it back
-    to a pool of at most MAX_OPEN — a server's connection slots are few, threads are many.
-
-    A thread finding every pooled connection in use waits for one: with 40 threads and
-    only the idle ones kept (4), most transactions under load opened a connection of their
-    own (a connect, the DDL lock, the search path) and closed it again, which cost the
-    PostgreSQL write path more than its commands did. A wait that outlasts MAX_WAIT_S opens
-    one more than the bound, rather than stall a thread for good behind whatever holds the
-    others."""
-
-    MAX_OPEN = 8
-    MAX_WAIT_S = 2.0
+    to the process's pool for this server and schema (infra/pg_pool.py): a server's
+    connection slots are few, threads and registers are many."""
 
     def __init__(self, url: str | None, sqlite_path: Path | None = None, schema: str = "public"):
         self.is_postgres = bool(url)
@@ -120,13 +113,15 @@ class Database:
         self.sqlite_path = sqlite_path
         self.schema = schema
         self._local = threading.local()
-        self._idle: list[Any] = []
-        self._open = 0  # PostgreSQL connections open: idle ones and those threads hold
-        self._pool = threading.Condition(threading.Lock())
         self._writer_lock: Any = contextlib.nullcontext()
         if not self.is_postgres and sqlite_path is not None:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             self._writer_lock = sqlite_writer_lock(sqlite_path)
+
+    @property
+    def pool(self) -> ConnectionPool:
+        assert self.url is not None
+        return pool_for(self.url, self.schema)
 
     def _connect(self) -> Any:
         if self.is_postgres:
@@ -147,51 +142,15 @@ class Database:
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._checkout() if self.is_postgres else self._connect()
+            conn = self.pool.checkout(self._connect) if self.is_postgres else self._connect()
             self._local.conn = conn
         return conn
-
-    def _checkout(self) -> Any:
-        deadline = None
-        with self._pool:
-            while True:
-                while self._idle:
-                    conn = self._idle.pop()
-                    if not conn.closed:
-                        return conn
-                    self._open -= 1
-                if self._open < self.MAX_OPEN:
-                    break
-                if deadline is None:
-                    deadline = time.monotonic() + self.MAX_WAIT_S
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._pool.wait(left)
-            self._open += 1
-        try:
-            return self._connect()
-        except BaseException:
-            self._closed_one()
-            raise
-
-    def _closed_one(self) -> None:
-        with self._pool:
-            self._open -= 1
-            self._pool.notify()
 
     def _release(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
-        if conn is None:
-            return
-        with self._pool:
-            if not conn.closed and self._open <= self.MAX_OPEN:
-                self._idle.append(conn)
-                self._pool.notify()
-                return
-        conn.close()
-        self._closed_one()
+        if conn is not None:
+            self.pool.checkin(conn)
 
     def reset(self) -> None:
         """Drops this thread's connection (after an error that may have broken it)."""
@@ -203,16 +162,15 @@ class Database:
             except Exception:  # noqa: BLE001 - a broken connection may fail to close
                 pass
             if self.is_postgres:
-                self._closed_one()
+                self.pool.discarded(held=True)
 
-    def forget_connections(self) -> tuple[Any, list[Any]]:
+    def forget_connections(self) -> Any:
         """In a forked child: starts afresh, as if no connection were open, and returns
-        the inherited ones (thread-local and pooled) for the caller to keep unused; a
-        connection must not be used across a fork, and closing one could touch the
-        parent's locks or session."""
-        inherited = (self._local, self._idle)
-        self._local, self._idle, self._open = threading.local(), [], 0
-        self._pool = threading.Condition(threading.Lock())
+        the inherited thread-local one for the caller to keep unused; a connection must
+        not be used across a fork, and closing one could touch the parent's locks or
+        session (the pools start afresh in every child: infra/pg_pool.py)."""
+        inherited = self._local
+        self._local = threading.local()
         return inherited
 
     @contextmanager

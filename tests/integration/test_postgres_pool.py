@@ -1,5 +1,7 @@
-"""PostgreSQL connections are pooled and bounded: many threads share a few server
-connections, and a thread that finds them all held still gets one in the end."""
+"""PostgreSQL connections are pooled and bounded per process: every `Database` of one
+server and schema shares the pool, many threads share a few server connections, a thread
+that finds them all held waits for one and, past the wait, fails with a store error
+rather than open more; a transaction inside another's on the same thread never waits."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from api.errors import STORE_ERRORS
+from infra import pg_pool
+from infra.pg_pool import PoolExhausted
 from infra.sql import Database
 from tests.conftest import _drop_schema
 
@@ -17,39 +22,19 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def db(postgres_url: str) -> Iterator[Database]:
-    schema = f"kosh_pool_{uuid.uuid4().hex[:10]}"
-    yield Database(postgres_url, schema=schema)
-    _drop_schema(schema)
+def schema() -> Iterator[str]:
+    name = f"kosh_pool_{uuid.uuid4().hex[:10]}"
+    yield name
+    _drop_schema(name)
 
 
-def test_forty_threads_share_at_most_max_open_server_connections(db: Database) -> None:
-    backends: set[int] = set()
-    failures: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(20):
-                with db.transaction() as cur:
-                    cur.execute("SELECT pg_backend_pid()")
-                    backends.add(int(cur.fetchone()[0]))
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            failures.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert not failures
-    assert 1 <= len(backends) <= Database.MAX_OPEN
+def small_pool(url: str, schema: str, size: int, wait_s: float) -> pg_pool.ConnectionPool:
+    pool = pg_pool.pool_for(url, schema)
+    pool.size, pool.wait_s = size, wait_s
+    return pool
 
 
-def test_a_thread_finding_every_connection_held_waits_then_gets_one_more(
-    db: Database,
-) -> None:
-    db.MAX_OPEN, db.MAX_WAIT_S = 1, 0.3
+def hold_one(db: Database) -> tuple[threading.Event, threading.Event, threading.Thread]:
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -61,20 +46,63 @@ def test_a_thread_finding_every_connection_held_waits_then_gets_one_more(
     holder = threading.Thread(target=hold)
     holder.start()
     assert held.wait(10)
+    return held, release, holder
+
+
+def test_forty_threads_over_three_databases_share_the_process_bound(
+    postgres_url: str, schema: str
+) -> None:
+    small_pool(postgres_url, schema, 4, 10.0)
+    dbs = [Database(postgres_url, schema=schema) for _ in range(3)]
+    backends: set[int] = set()
+    failures: list[BaseException] = []
+
+    def work(db: Database) -> None:
+        try:
+            for _ in range(20):
+                with db.transaction() as cur:
+                    cur.execute("SELECT pg_backend_pid()")
+                    backends.add(int(cur.fetchone()[0]))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(dbs[i % 3],)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert not failures
+    assert 1 <= len(backends) <= 4
+    assert dbs[0].pool is dbs[2].pool and dbs[0].pool.open <= 4
+
+
+def test_a_thread_finding_every_connection_held_fails_as_the_store_unavailable(
+    postgres_url: str, schema: str
+) -> None:
+    pool = small_pool(postgres_url, schema, 1, 0.3)
+    db = Database(postgres_url, schema=schema)
+    _, release, holder = hold_one(Database(postgres_url, schema=schema))
     started = time.monotonic()
     try:
-        assert db.query("SELECT 2") == [(2,)]
+        with pytest.raises(PoolExhausted, match="database_pool_size") as raised:
+            db.query("SELECT 2")
         waited = time.monotonic() - started
     finally:
         release.set()
         holder.join()
     assert waited >= 0.25
-    # Both connections were handed back; only the bound's worth is kept open.
-    assert db._open == 1 and len(db._idle) == 1
+    assert isinstance(raised.value, STORE_ERRORS)  # the API's 503, a consumer's retry
+    assert pool.open == 1 and pool.idle == 1  # nothing opened past the bound
+    assert db.query("SELECT 3") == [(3,)]  # and the held one serves the next
 
 
-def test_a_released_connection_goes_to_the_waiting_thread(db: Database) -> None:
-    db.MAX_OPEN, db.MAX_WAIT_S = 1, 10.0
+def test_a_released_connection_goes_to_the_waiting_thread(
+    postgres_url: str, schema: str
+) -> None:
+    small_pool(postgres_url, schema, 1, 10.0)
+    db = Database(postgres_url, schema=schema)
+    pids: list[int] = []
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -84,7 +112,6 @@ def test_a_released_connection_goes_to_the_waiting_thread(db: Database) -> None:
             held.set()
             release.wait(10)
 
-    pids: list[int] = []
     holder = threading.Thread(target=hold)
     holder.start()
     assert held.wait(10)
@@ -93,3 +120,17 @@ def test_a_released_connection_goes_to_the_waiting_thread(db: Database) -> None:
     assert db.query("SELECT pg_backend_pid()") == [(pids[0],)]
     assert time.monotonic() - started < 5
     holder.join()
+
+
+def test_a_transaction_inside_another_databases_gets_its_own_without_waiting(
+    postgres_url: str, schema: str
+) -> None:
+    pool = small_pool(postgres_url, schema, 1, 5.0)
+    outer, inner = Database(postgres_url, schema=schema), Database(postgres_url, schema=schema)
+    started = time.monotonic()
+    with outer.transaction() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        mine = cur.fetchone()[0]
+        assert inner.query("SELECT pg_backend_pid()")[0][0] != mine
+    assert time.monotonic() - started < 2
+    assert pool.open == 1  # the one past the bound was closed when handed back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
 from collections import Counter
@@ -141,6 +142,33 @@ def post_until_answered(client: Any, path: str, key: str, **kwargs: Any) -> Any:
     return reply
 
 
+class ConnectionsSeen(threading.Thread):
+    """The most PostgreSQL connections each Kosh process held at once, by the name its
+    connections carry (kosh-<roles>-<pid>), read off pg_stat_activity while the test runs."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.most = url, Counter[str]()
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._done.wait(0.1):
+                for name, n in conn.execute(
+                        "SELECT application_name, count(*) FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'kosh-%' GROUP BY 1").fetchall():
+                    self.most[name] = max(self.most[name], int(n))
+
+    def of(self, pid: int) -> int:
+        return max((n for name, n in self.most.items() if name.endswith(f"-{pid}")), default=0)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
 def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_once(
     pg_settings: Settings,
 ) -> None:
@@ -150,6 +178,9 @@ def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_o
     intakes = [KoshProcess(pg_settings, roles="intake", name=f"intake-{i}")
                for i in range(2 if with_intake else 0)]
     back = KoshProcess(pg_settings, roles="publisher,projections", name="back")
+    assert pg_settings.database_url is not None
+    seen = ConnectionsSeen(pg_settings.database_url)
+    seen.start()
     processes = start_all([*apis, *intakes, back])
     kosh = bootstrap(pg_settings)
     seeded = stored_seqs(kosh)  # the legal-act registry, stored at start-up
@@ -188,7 +219,15 @@ def test_three_api_and_two_intake_instances_racing_store_each_accepted_command_o
         any_api = apis[0].client(timeout=10)
         for n in (0, 31, 59, *((100, 129) if with_intake else ())):
             assert any_api.get(f"/residents/{iin_for(n)}").status_code == 200
+
+        # Each process kept within its connection budget, however many threads it ran,
+        # and every one of them is named on the server.
+        seen.stop()
+        budget = pg_settings.database_pool_size + pg_settings.database_store_pool_size
+        held = {p.log_path.stem: seen.of(p.process.pid) for p in processes if p.process}
+        assert all(0 < n <= budget for n in held.values()), (held, seen.most)
     finally:
+        seen.stop()
         for p in processes:
             p.kill()
 
