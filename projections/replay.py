@@ -268,6 +268,7 @@ class _Plan:
         self.tolerate = tolerate
         make = getattr(projection, "rebuilder", None)
         self.applier = make() if make is not None and not tolerate else None
+        self._begun = False
         handles = getattr(projection, "handles", None)
         self.prefixes = tuple(handles) if handles is not None else None
         self._takes: dict[type, bool] = {}
@@ -284,6 +285,11 @@ class _Plan:
         if not mine:
             return
         if self.applier is not None:
+            if not self._begun:
+                begin = getattr(self.applier, "begin", None)
+                if begin is not None:
+                    begin(cur)
+                self._begun = True
             self.applier.prefetch(cur, [d.event for d in mine])
             apply_all = getattr(self.applier, "apply_all", None)
             if apply_all is not None:
