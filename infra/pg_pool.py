@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,18 @@ class ConnectionPool:
         self._idle: list[Any] = []
         self.open = 0  # connections open: idle ones and those threads hold
         self._held = threading.local()
+        self._pid = os.getpid()
+
+    def __del__(self) -> None:
+        # The last Database of this server and schema is gone: so are its idle
+        # connections (in the process that opened them only: a forked child's copies
+        # belong to its parent's sessions).
+        if os.getpid() == self._pid:
+            for conn in self._idle:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001, S110 - closing at collection, nothing to tell
+                    pass
 
     def _holding(self) -> int:
         return int(getattr(self._held, "count", 0))
@@ -103,9 +116,14 @@ class ConnectionPool:
         return len(self._idle)
 
 
-_POOLS: dict[tuple[str, str], ConnectionPool] = {}
+# Held by the Databases that use them: a pool goes, with its idle connections, when the
+# last of them does (a process that opens Databases for many schemas, as a test session
+# does, kept every pool's idle connections until the server had no slot left).
+_POOLS: weakref.WeakValueDictionary[tuple[str, str], ConnectionPool] = (
+    weakref.WeakValueDictionary())
 _LOCK = threading.Lock()
 _config = {"size": DEFAULT_SIZE, "wait_s": DEFAULT_WAIT_S}
+_generation = [0]  # one more after each fork: a Database asks for its pool again
 
 
 def configure(size: int, wait_s: float) -> None:
@@ -116,13 +134,17 @@ def configure(size: int, wait_s: float) -> None:
             pool.size, pool.wait_s = size, wait_s
 
 
+def generation() -> int:
+    return _generation[0]
+
+
 def pool_for(url: str, schema: str) -> ConnectionPool:
+    """The process's pool of this server and schema; the caller keeps it alive."""
     key = (url, schema)
-    pool = _POOLS.get(key)
-    if pool is None:
-        with _LOCK:
-            pool = _POOLS.setdefault(key, ConnectionPool(int(_config["size"]),
-                                                         float(_config["wait_s"])))
+    with _LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ConnectionPool(int(_config["size"]), float(_config["wait_s"]))
     return pool
 
 
@@ -132,6 +154,7 @@ def _after_fork() -> None:
     # one, or letting it be collected, would end the parent's session too).
     _INHERITED.extend(_POOLS.values())
     _POOLS.clear()
+    _generation[0] += 1
 
 
 _INHERITED: list[ConnectionPool] = []

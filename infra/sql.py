@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from infra.pg_pool import ConnectionPool, pool_for
+from infra import pg_pool
+from infra.pg_pool import ConnectionPool
 
 # Rows a multi-row INSERT takes at once: far below SQLite's 32,766 parameters a statement.
 ROWS_PER_INSERT = 1000
@@ -113,6 +114,7 @@ class Database:
         self.sqlite_path = sqlite_path
         self.schema = schema
         self._local = threading.local()
+        self._pool: tuple[int, ConnectionPool] | None = None  # (fork generation, pool)
         self._writer_lock: Any = contextlib.nullcontext()
         if not self.is_postgres and sqlite_path is not None:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,20 +122,26 @@ class Database:
 
     @property
     def pool(self) -> ConnectionPool:
-        assert self.url is not None
-        return pool_for(self.url, self.schema)
+        """Shared with every Database of this server and schema in the process; kept
+        here, so that it lives as long as one of them does."""
+        held = self._pool
+        if held is None or held[0] != pg_pool.generation():
+            assert self.url is not None
+            held = self._pool = (pg_pool.generation(), pg_pool.pool_for(self.url, self.schema))
+        return held[1]
 
     def _connect(self) -> Any:
         if self.is_postgres:
             import psycopg
 
-            conn = psycopg.connect(self.url, autocommit=False, connect_timeout=5)
-            with conn.cursor() as cur:
+            assert self.url is not None
+            pg = psycopg.connect(self.url, autocommit=False, connect_timeout=5)
+            with pg.cursor() as cur:
                 take_ddl_lock(cur, self.schema)
                 cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 cur.execute(f'SET search_path TO "{self.schema}"')
-            conn.commit()
-            return conn
+            pg.commit()
+            return pg
         conn = sqlite3.connect(str(self.sqlite_path), timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

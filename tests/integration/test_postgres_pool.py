@@ -52,7 +52,7 @@ def hold_one(db: Database) -> tuple[threading.Event, threading.Event, threading.
 def test_forty_threads_over_three_databases_share_the_process_bound(
     postgres_url: str, schema: str
 ) -> None:
-    small_pool(postgres_url, schema, 4, 10.0)
+    pool = small_pool(postgres_url, schema, 4, 10.0)
     dbs = [Database(postgres_url, schema=schema) for _ in range(3)]
     backends: set[int] = set()
     failures: list[BaseException] = []
@@ -74,7 +74,7 @@ def test_forty_threads_over_three_databases_share_the_process_bound(
 
     assert not failures
     assert 1 <= len(backends) <= 4
-    assert dbs[0].pool is dbs[2].pool and dbs[0].pool.open <= 4
+    assert dbs[0].pool is pool and dbs[2].pool is pool and pool.open <= 4
 
 
 def test_a_thread_finding_every_connection_held_fails_as_the_store_unavailable(
@@ -100,8 +100,9 @@ def test_a_thread_finding_every_connection_held_fails_as_the_store_unavailable(
 def test_a_released_connection_goes_to_the_waiting_thread(
     postgres_url: str, schema: str
 ) -> None:
-    small_pool(postgres_url, schema, 1, 10.0)
+    pool = small_pool(postgres_url, schema, 1, 10.0)
     db = Database(postgres_url, schema=schema)
+    assert db.pool is pool
     pids: list[int] = []
     held, release = threading.Event(), threading.Event()
 
@@ -134,3 +135,25 @@ def test_a_transaction_inside_another_databases_gets_its_own_without_waiting(
         assert inner.query("SELECT pg_backend_pid()")[0][0] != mine
     assert time.monotonic() - started < 2
     assert pool.open == 1  # the one past the bound was closed when handed back
+
+
+def test_a_pool_and_its_idle_connections_go_with_the_last_database_using_it(
+    postgres_url: str, schema: str
+) -> None:
+    """A process that opens Databases of many schemas (a test session does) must not keep
+    every schema's idle connections until the server has no slot left."""
+    import gc
+
+    import psycopg
+
+    db = Database(postgres_url, schema=schema)
+    backend = db.query("SELECT pg_backend_pid()")[0][0]
+    del db
+    gc.collect()
+    assert (postgres_url, schema) not in pg_pool._POOLS
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 5
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                           (backend,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the idle connection was left open"
+            time.sleep(0.05)
