@@ -19,7 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain
+	$(BIN)/mypy domain infra projections api consumers bench
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

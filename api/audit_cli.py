@@ -11,7 +11,7 @@ from uuid import UUID
 from infra.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="tamper-evident audit trail: verify, export, check")
     audit = p.add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser(

@@ -15,7 +15,7 @@ from infra.permissions import NotPermitted, require_command_role
 from infra.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("erase", help="erase a data subject's personal data")
     p.add_argument("subject", help="IIN, or document_type:number")
     p.add_argument("--legal-basis", required=True, help="the law and article requiring it")

@@ -99,7 +99,7 @@ def install(app: FastAPI) -> None:
                             headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
 
     for error in STORE_ERRORS:
-        app.add_exception_handler(error, on_store_unavailable)  # type: ignore[arg-type]
+        app.add_exception_handler(error, on_store_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

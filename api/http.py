@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 
 from api import errors
 from api.bootstrap import Kosh
@@ -32,7 +33,8 @@ ROUTERS = (operations.router, registration.router, cases.router, registers.route
            auditor.router, monitoring.router, data_protection.router, legal_acts.router)
 
 
-NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def create_app(kosh: Kosh) -> FastAPI:

@@ -37,7 +37,7 @@ def topic_rows(
     nothing decodes it, so neither process copies it."""
     # Forked, the child starts at once (a spawned one imports Kosh anew: a second or so).
     fork = "fork" in multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if fork else "spawn")
+    context: Any = multiprocessing.get_context("fork" if fork else "spawn")
     ours, theirs = context.Pipe(duplex=False)
     # A spawned child gets its arguments pickled, and `wanted` is a closure.
     child = context.Process(target=_consume, args=(settings, theirs, wanted if fork else None),

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import structlog
 import uvicorn
@@ -128,7 +129,7 @@ async def run(settings: Settings, roles: set[str]) -> None:
         seeded = await asyncio.to_thread(kosh.app.seed_legal_acts)
         if seeded:
             log.info("legal_acts.seeded", acts=seeded)
-        waiters = [asyncio.create_task(stop.wait())]
+        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if roles & WRITERS and "publisher" not in roles:
             # The publisher runs elsewhere: tell it of each commit (publish_while_leader
             # wakes one in this process directly).

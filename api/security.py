@@ -6,6 +6,9 @@ Each route maps to a rule: `public`, `read:<scope>` (infra.permissions.READ_SCOP
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 import structlog
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -172,7 +175,7 @@ class BodySizeLimit:
             return
         seen = 0
 
-        async def counting_receive() -> dict:  # type: ignore[type-arg]
+        async def counting_receive() -> MutableMapping[str, Any]:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))

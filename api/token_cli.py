@@ -8,7 +8,7 @@ from infra.auth import ROLES, ApiKeyStore, issue_token
 from infra.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     token = sub.add_parser("token", help="issue tokens and API keys")
     actions = token.add_subparsers(dest="token_command", required=True)
     issue = actions.add_parser("issue", help="print a new token for a subject and role")

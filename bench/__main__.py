@@ -64,6 +64,7 @@ def main() -> int:
                 elif name == "bus":
                     bus_settings = bus.run(env, results)
                 elif name == "audit":
+                    assert bus_settings is not None  # the section is skipped without it
                     audit.run(env, results, bus_settings)
                 elif name == "memory":
                     memory.run(env, results)

@@ -77,4 +77,4 @@ def _probe(settings: object, *args: str) -> dict[str, float]:
         text=True,
         timeout=900,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -66,7 +66,7 @@ def fill(settings: Settings, events: int, registrations: int = 2000) -> int:
     try:
         run_pairs(app, submissions(max(1, min(registrations, events // 4))))
         template = app.recorder.select_notifications(start=1, limit=10 * registrations + 100)
-        aggregates = {n.originator_id for n in template}
+        aggregates = {uuid.UUID(str(n.originator_id)) for n in template}
         rows = []
         for n in template:
             named = {uuid.UUID(m.decode()) for m in _UUID.findall(n.state)}
@@ -77,7 +77,7 @@ def fill(settings: Settings, events: int, registrations: int = 2000) -> int:
             )
             rows.append(
                 _Row(
-                    n.originator_id,
+                    uuid.UUID(str(n.originator_id)),
                     n.originator_version,
                     n.topic,
                     n.state,

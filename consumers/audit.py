@@ -64,7 +64,7 @@ class AuditConsumer:
             title=f"{GROUP}: stored events → audit trail",
         )
         async def on_events(body: Any, msg: KafkaMessage) -> None:
-            records: Sequence[Any] = msg.raw_message  # type: ignore[assignment]
+            records: Sequence[Any] = msg.raw_message
             newest = max(int(header(r, "kosh-seq")) for r in records)
             if newest <= self.trail.last_seq:
                 return  # redelivered or republished: already in the trail

@@ -66,7 +66,7 @@ def subscribe_projector(
         title=f"{group}: events → registers",
     )
     async def project_events(body: Any, msg: KafkaMessage) -> None:
-        records: Sequence[Any] = msg.raw_message  # type: ignore[assignment]
+        records: Sequence[Any] = msg.raw_message
 
         def failed(exc: Exception, attempt: int) -> None:
             # Transient (database locked, away or full): nothing skipped, tried again.

@@ -13,6 +13,7 @@ finding the submitted registration after the arrival, not by submitting a second
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -91,7 +92,7 @@ class RelocationProcess:
                     "effective_date": ctx.effective_date.isoformat(),
                 })
                 registration_id = self.app.submit_registration(cmd, ctx).case_id
-            registration = self.app.repository.get(registration_id)
+            registration: RegistrationCase = self.app.repository.get(registration_id)
             if registration.status == "submitted":
                 self.app.approve_registration(
                     registration_id, ApproveRegistration(effective_date=ctx.effective_date),
@@ -124,8 +125,9 @@ class RelocationProcess:
                 start=start, limit=_SCAN_PAGE, topics=[self._submitted_topic]
             )
             for n in page:
-                if self.app.mapper.to_domain_event(n).meta.get("causation_id") == causation_id:
-                    return n.originator_id  # type: ignore[no-any-return]
+                event: Any = self.app.mapper.to_domain_event(n)
+                if event.meta.get("causation_id") == causation_id:
+                    return UUID(str(n.originator_id))
             if len(page) < _SCAN_PAGE:
                 return None
             start = page[-1].id + 1
@@ -146,7 +148,7 @@ def subscribe_relocation_process(broker: KafkaBroker, settings: Settings,
         title=f"{GROUP}: relocation arrivals → registrations",
     )
     async def on_events(body: Any, msg: KafkaMessage) -> None:
-        records: Sequence[Any] = msg.raw_message  # type: ignore[assignment]
+        records: Sequence[Any] = msg.raw_message
         for record in records:
             if header(record, "kosh-event-type") != ARRIVED:
                 continue
@@ -157,7 +159,7 @@ def subscribe_relocation_process(broker: KafkaBroker, settings: Settings,
                 log.error("relocation.process_failed", case_id=str(case_id), seq=seq,
                           error=repr(exc), attempt=attempt, retry_in_s=RETRY_BACKOFF_S)
 
-            await until_done(lambda c=case_id, s=seq: process.on_arrived(c, s), failed,
+            await until_done(functools.partial(process.on_arrived, case_id, seq), failed,
                              RETRY_BACKOFF_S)
 
 

@@ -171,8 +171,8 @@ class CommandBatcher:
         self.lock_wait_s += got - asked
         self.lock_held_s += done - got
         if self.keys is not None:
-            for pending, result in zip(batch, results, strict=True):
-                if pending.writes and not isinstance(result, BaseException):
+            for pending, outcome in zip(batch, results, strict=True):
+                if pending.writes and not isinstance(outcome, BaseException):
                     self.keys.committed(pending.writes)
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]

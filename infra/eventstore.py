@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from eventsourcing.application import Application
@@ -101,7 +101,7 @@ class EventStoreApplication(Application[Any]):
         reader = None
         if not self.kosh_settings.database_url:
             reader = SQLiteEventReader(self.kosh_settings.data_dir / "events.sqlite",
-                                       self.recorder.events_table_name)
+                                       cast(Any, self.recorder).events_table_name)
         return FastRepository(
             event_store=library.event_store,
             snapshot_store=library.snapshot_store,

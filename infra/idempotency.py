@@ -245,7 +245,7 @@ class IdempotencyStore:
         if not commands:
             return set()
         head = self.recorder.max_notification_id() or 0
-        now, held = time.time(), set()
+        now, held = time.time(), set[str]()
         with self.db.transaction() as cur:
             for at in range(0, len(commands), _CLAIMS_PER_STATEMENT):
                 chunk = commands[at : at + _CLAIMS_PER_STATEMENT]

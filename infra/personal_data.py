@@ -82,7 +82,7 @@ class PersonalDataSealer:
         primary = _first_identity(state)
         if primary is not None:
             self.keys.link(originator_id, primary)
-        return self._seal(state, _Primary(self.keys, originator_id, primary))  # type: ignore[no-any-return]
+        return self._seal(state, _Primary(self.keys, originator_id, primary))
 
     def _seal(self, value: Any, primary: _Primary) -> Any:
         if isinstance(value, list):
@@ -142,7 +142,7 @@ class PersonalDataSealer:
             return {f: erased_value(f, subject) for f in fields}
         raw = base64.b64decode(blob)
         opened = AESGCM(key).decrypt(raw[:12], raw[12:], subject.encode())
-        return orjson.loads(opened)  # type: ignore[no-any-return]
+        return orjson.loads(opened)
 
 
 class SealingMapper(Mapper[Any]):

@@ -54,7 +54,7 @@ class Bell:
             self._sock.setblocking(False)
 
     def ring(self) -> None:
-        if self._sock is None:
+        if self._sock is None or self._address is None:
             return
         # Nobody listening (ECONNREFUSED), or the listener's queue is full (EAGAIN) so it
         # has a ring pending anyway: both mean there is nothing more to do.

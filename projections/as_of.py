@@ -65,7 +65,7 @@ def effective_date_of(event: Any) -> dt.date:
     if raw:
         return dt.date.fromisoformat(str(raw))
     # Events without a decision date (none so far) take effect when recorded.
-    return event.timestamp.date()  # type: ignore[no-any-return]
+    return event.timestamp.date()
 
 
 def events_as_of(events: Iterable[Delivered], cutoff: Cutoff) -> Iterator[Delivered]:

@@ -15,7 +15,7 @@ from projections.monitoring import (
     arrival_category,
     birth_date_of,
 )
-from projections.write_back import CachedApplier, RowCache, ignore
+from projections.write_back import CachedApplier, Handler, RowCache, ignore
 
 _REGISTRATIONS = ("case_id", "person_key", "district", "birth_date", "category",
                   "arrival_month", "counted")
@@ -32,7 +32,7 @@ class MonitoringRebuild(CachedApplier):
                                 ("registration_case_id", "relocation_case_id"))
         self.flows = RowCache("monitoring_flows", ("district", "month", "category"),
                               ("district", "month", "category", "arrivals", "departures"))
-        handlers = {
+        handlers: dict[str, Handler] = {
             "RegistrationCase.Submitted": self._submitted,
             "RegistrationCase.Approved": self._approved,
             "RelocationCase.Applied": self._relocation_applied,

@@ -42,8 +42,11 @@ _CLAIMS_PER_STATEMENT = 500
 
 
 class Projection(Protocol):
-    name: str
-    ddl: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ddl(self) -> Sequence[str]: ...
 
     def apply(self, cur: Cursor, seq: int, event: Any) -> None: ...
 

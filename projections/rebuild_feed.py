@@ -117,7 +117,7 @@ class Forwarder:
 def received(conn: Any) -> list[Row] | None:
     """The next page the child is sent; None at the end."""
     data = conn.recv_bytes()
-    return marshal.loads(data) if data else None  # type: ignore[no-any-return]
+    return marshal.loads(data) if data else None
 
 
 def fresh_connections(mapper: Any) -> None:

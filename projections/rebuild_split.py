@@ -236,7 +236,7 @@ class _Child:
 
     def _reply(self) -> tuple[str, str]:
         try:
-            return self._reply_in.recv()  # type: ignore[no-any-return]
+            return self._reply_in.recv()
         except EOFError:
             return ("failed", f"its process ended with code {self.process.exitcode}")
 

@@ -33,9 +33,10 @@ class TextUUID(uuid.UUID):
     rebuild would otherwise format the same number several times per event."""
 
     __slots__ = ("_text",)
+    _text: str
 
     def __str__(self) -> str:
-        return self._text  # type: ignore[no-any-return]
+        return self._text
 
     def __reduce__(self) -> Any:
         return (uuid.UUID, (self._text,))  # a copy elsewhere is a plain UUID
@@ -152,7 +153,7 @@ class _FastUnsealing:
         values["originator_version"] = version
         if self._MARK in state:
             self._open_state(values, state)
-        event = object.__new__(cls)
+        event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", values)
         return event
 
@@ -165,7 +166,7 @@ class _FastUnsealing:
         stamp = values.get("timestamp") if type(values) is dict else None
         if type(stamp) is not dict or stamp.get("_type_") != "datetime_iso" or len(stamp) != 2:
             return None
-        return values  # type: ignore[no-any-return]
+        return values
 
     def opened(self, topic: str, state: bytes) -> bytes | None:
         """The state with its sealed fields opened where they lie (`opened_state`), for a
@@ -228,12 +229,12 @@ class _FastUnsealing:
             # opening this rebuild's events, as another process's key cache would.
             key = self.sealer.keys.key_for_reading(subject)
             if key is None:
-                return self.sealer._decrypt(subject, fields, blob)  # type: ignore[no-any-return]
+                return self.sealer._decrypt(subject, fields, blob)
             if len(self._ciphers) > 100_000:  # a store of many subjects: bound the memory
                 self._ciphers.clear()
             cipher = self._ciphers[subject] = (AESGCM(key), subject.encode())
         raw = binascii.a2b_base64(blob)  # base64.b64decode, minus its checks of the type
-        return orjson.loads(cipher[0].decrypt(raw[:12], raw[12:], cipher[1]))  # type: ignore[no-any-return]
+        return orjson.loads(cipher[0].decrypt(raw[:12], raw[12:], cipher[1]))
 
 
 _from_iso = dt.datetime.fromisoformat  # the library's datetime_iso decoding

@@ -131,7 +131,7 @@ class ResidentsProjection:
         row = cur.fetchone()
         if row is None:
             raise LookupError(f"event seq {seq} for unknown registration case {case_id}")
-        return orjson.loads(row[0])  # type: ignore[no-any-return]
+        return orjson.loads(row[0])
 
     def _on_Approved(self, cur: Cursor, seq: int, e: Any) -> None:  # noqa: N802
         case_id = str(e.originator_id)

@@ -106,7 +106,7 @@ class RowCache:
     def flush(self, cur: Cursor) -> None:
         rows = self.rows
         gone = [k for k in self.dirty if rows[k] is None]
-        kept = [rows[k] for k in self.dirty if rows[k] is not None]
+        kept = [row for k in self.dirty if (row := rows[k]) is not None]
         if gone:
             cur.executemany(self._delete, [(k,) if len(self.key) == 1 else k for k in gone])
         if kept:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -38,7 +38,7 @@ def as_of_registers(request: Request) -> AsOfRegisters:
                 StoreReader(kosh.app.recorder, kosh.app.mapper), all_projections,
                 kosh.settings.data_dir / "as-of",
             )
-        return state.as_of  # type: ignore[no-any-return]
+        return state.as_of
 
 
 def cutoff_of(date: dt.date | None, recorded_before: dt.datetime | None) -> Cutoff:
@@ -130,7 +130,7 @@ def timeline(kosh: Kosh, case_id: UUID) -> dict[str, Any]:
     db = store_database(kosh.settings)
     pg = db.is_postgres
     seq_col = "notification_id" if pg else "rowid"
-    table = kosh.app.recorder.events_table_name
+    table = cast(Any, kosh.app.recorder).events_table_name  # both stores' recorders have it
     rows = db.query(
         f"SELECT {seq_col}, originator_id, originator_version, topic, state FROM {table} "
         "WHERE originator_id = ? ORDER BY originator_version",

@@ -10,7 +10,7 @@ from infra.application import Outcome
 
 
 def kosh_of(request: Request) -> Kosh:
-    return request.app.state.kosh  # type: ignore[no-any-return]
+    return request.app.state.kosh
 
 
 def accepted(request: Request, outcome: Outcome) -> CommandAccepted:

@@ -34,14 +34,10 @@ from infra.service_base import Outcome, ServiceBase
 
 SEED_ACTOR = Actor("kosh-seed", "service", "kosh")
 _PAGE = 1000
+# The event classes the library makes of the aggregate's decorated methods.
 _TOPICS = [
-    get_topic(e)
-    for e in (  # type: ignore[attr-defined]
-        LegalAct.Registered,
-        LegalAct.PublicationEntered,
-        LegalAct.StateRegistrationEntered,
-        LegalAct.Repealed,
-    )
+    get_topic(getattr(LegalAct, name))
+    for name in ("Registered", "PublicationEntered", "StateRegistrationEntered", "Repealed")
 ]
 
 
@@ -85,7 +81,7 @@ class StoredLegalActs:
             return self._registry
 
     def _changed_since(self, position: int, head: int) -> set[UUID]:
-        changed: set[UUID] = set()
+        changed: set[Any] = set()  # the library types a notification's id as UUID | str
         start = position + 1
         while start <= head:
             page = self.app.recorder.select_notifications(
@@ -124,7 +120,7 @@ class LegalActCommands(ServiceBase):
 
     def _find_act(self, aggregate_id: UUID) -> LegalAct | None:
         try:
-            found = self.repository.get(aggregate_id)
+            found: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, LegalAct) else None

@@ -17,7 +17,8 @@ class MonitoringCommands(ServiceBase):
         basis = self.legal_acts.basis("§7", ctx.effective_date)
         meta = ctx.meta(basis)
         try:
-            figure = self.repository.get(NaturalGrowthFigure.create_id(cmd.period))
+            figure: NaturalGrowthFigure = self.repository.get(
+                NaturalGrowthFigure.create_id(cmd.period))
         except AggregateNotFoundError:
             figure = NaturalGrowthFigure(period=cmd.period, natural_growth=cmd.natural_growth,
                                          source=cmd.source, meta=meta)

@@ -48,7 +48,7 @@ class QuotaCommands(ServiceBase):
 
     def find_quota(self, qid: UUID) -> Quota | None:
         try:
-            quota = self.repository.get(qid)
+            quota: Any = self.repository.get(qid)
         except AggregateNotFoundError:
             return None
         return quota if isinstance(quota, Quota) else None
@@ -63,7 +63,7 @@ class QuotaCommands(ServiceBase):
 
     def find_designation(self, territory: str) -> TerritoryDesignation | None:
         try:
-            found = self.repository.get(designation_id(territory))
+            found: Any = self.repository.get(designation_id(territory))
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, TerritoryDesignation) else None

@@ -190,7 +190,7 @@ class RegistrationCommands(ServiceBase):
 
     def _person(self, person: dict[str, Any], meta: dict[str, Any]) -> Person:
         pid = person_id(person)
-        return self._find(pid, Person) or Person(id=pid, meta=meta)  # type: ignore[no-any-return]
+        return self._find(pid, Person) or Person(id=pid, meta=meta)
 
     def _occupancy(
         self, aid: UUID, meta: dict[str, Any], loaded: dict[UUID, AddressOccupancy]

@@ -62,7 +62,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -119,7 +119,7 @@ def decode_leaf(data: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     # Only the canonical spelling counts (no "+1", "01", spaces), so one row has one leaf.
-    if encode_leaf(**leaf) != data:
+    if encode_leaf(**cast(dict[str, Any], leaf)) != data:
         return None
     return leaf
 

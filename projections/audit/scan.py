@@ -194,7 +194,7 @@ _HELPER = (
 )
 
 
-def _chunks(store: Database, audit: Database) -> tuple[int, int] | None:
+def _chunks(store: Database, audit: Database) -> tuple[int, int, int, int] | None:
     """The chunk plan (store_part.chunk_plan), or None to scan the store here in one part."""
     if store.is_postgres or store.sqlite_path is None or audit.sqlite_path is None:
         return None

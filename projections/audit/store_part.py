@@ -165,7 +165,7 @@ def encode(part: StorePart) -> bytes:
     return b"".join(out)
 
 
-def decode(data: bytes) -> StorePart:
+def decode(data: bytes | memoryview) -> StorePart:
     """What :func:`encode` wrote; ValueError when it is cut short or malformed. The levels
     are views of ``data``, not copies: MerkleTree.extend_levels copies them once, into the
     tree (copying megabytes of fresh memory costs a page fault every 4 KiB)."""
@@ -188,7 +188,8 @@ def decode(data: bytes) -> StorePart:
         raise ValueError("the helper's answer is cut short") from exc
     if at != len(data) or len(seqs) != count or sum(len(b[0]) for b in parts) != 32 * count:
         raise ValueError("the helper's answer is cut short")
-    return StorePart(start, seqs, parts, bool(matched))
+    # Views of `data` where hashes are expected: every reader of them takes bytes-likes.
+    return StorePart(start, seqs, parts, bool(matched))  # type: ignore[arg-type]
 
 
 def encode_chunks(parts: dict[int, StorePart]) -> bytes:
@@ -199,7 +200,7 @@ def encode_chunks(parts: dict[int, StorePart]) -> bytes:
     return b"".join(out)
 
 
-def decode_chunks(data: bytes) -> dict[int, StorePart]:
+def decode_chunks(data: bytes | memoryview) -> dict[int, StorePart]:
     """What :func:`encode_chunks` wrote; ValueError when it is cut short or malformed."""
     parts, at, data = {}, 0, memoryview(data)
     while at < len(data):

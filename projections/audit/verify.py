@@ -172,8 +172,8 @@ def verify_store(settings: Settings) -> VerifyReport:
             )
         return VerifyReport(False, checked, seq, problem, tree.size, len(signed), untracked)
     if head_problem is not None:
-        seq, problem = head_problem
-        return VerifyReport(False, checked, seq, problem, tree.size, len(signed), untracked)
+        head_seq, problem = head_problem
+        return VerifyReport(False, checked, head_seq, problem, tree.size, len(signed), untracked)
     return VerifyReport(True, checked, None, "", tree.size, len(signed), untracked)
 
 
