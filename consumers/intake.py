@@ -56,6 +56,7 @@ from consumers.dead_letters import (
 from consumers.fetch_wait import FETCH_MAX_WAIT_MS
 from consumers.intake_batch import Command, Prepared, execute_batch
 from consumers.intake_lanes import Lanes
+from consumers.offset_guard import StaleOffsetGuard
 from consumers.retry_in_place import until_done
 from domain.context import Actor, CommandContext
 from domain.errors import DomainError
@@ -380,8 +381,10 @@ async def _raw(msg: Any) -> Any:
     return None
 
 
-def subscribe_intake(broker: KafkaBroker, settings: Settings, intake: CommandIntake) -> None:
-    @broker.subscriber(
+def subscribe_intake(broker: KafkaBroker, settings: Settings,
+                     intake: CommandIntake) -> StaleOffsetGuard:
+    guard = StaleOffsetGuard(settings, lambda: getattr(subscriber, "consumer", None))
+    subscriber = broker.subscriber(
         settings.commands_topic,
         group_id=settings.group_id("intake"),
         batch=True,
@@ -394,7 +397,10 @@ def subscribe_intake(broker: KafkaBroker, settings: Settings, intake: CommandInt
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw,
         title="intake: commands",
+        listener=guard,
     )
+
+    @subscriber
     async def take_commands(body: Any, msg: KafkaMessage) -> None:
         records: Sequence[Any] = msg.raw_message
 
@@ -404,6 +410,8 @@ def subscribe_intake(broker: KafkaBroker, settings: Settings, intake: CommandInt
                       attempt=attempt, retry_in_s=TRANSIENT_BACKOFF_S)
 
         await until_done(lambda: intake.handle_batch(records), failed, TRANSIENT_BACKOFF_S)
+
+    return guard
 
 
 def intake_broker(settings: Settings) -> KafkaBroker:
@@ -423,7 +431,7 @@ class IntakeConsumer:
                  on_commit: Callable[[], None] = lambda: None) -> None:
         self.intake = CommandIntake(settings, app, store_db, on_commit)
         self.broker = intake_broker(settings)
-        subscribe_intake(self.broker, settings, self.intake)
+        self.offset_guard = subscribe_intake(self.broker, settings, self.intake)
 
     async def start(self) -> None:
         await self.broker.start()
