@@ -56,6 +56,10 @@ class ConnectionPool:
     def _holding(self) -> int:
         return int(getattr(self._held, "count", 0))
 
+    def _hold(self, change: int) -> None:
+        """Counts the connections this thread holds (a nested checkout does not wait)."""
+        self._held.count = max(0, self._holding() + change)
+
     def checkout(self, connect: Callable[[], Any]) -> Any:
         nested = self._holding() > 0
         deadline = None
@@ -64,7 +68,7 @@ class ConnectionPool:
                 while self._idle:
                     conn = self._idle.pop()
                     if not conn.closed:
-                        self._held.count = self._holding() + 1
+                        self._hold(+1)
                         return conn
                     self.open -= 1
                 if self.open < self.size or nested:
@@ -83,13 +87,13 @@ class ConnectionPool:
         except BaseException:
             self.discarded()
             raise
-        self._held.count = self._holding() + 1
+        self._hold(+1)
         return conn
 
     def checkin(self, conn: Any) -> None:
         """A connection handed back: kept for the next thread while the pool is within
         its bound (one opened past it for a nested transaction is closed)."""
-        self._held.count = max(0, self._holding() - 1)
+        self._hold(-1)
         with self._cond:
             if not conn.closed and self.open <= self.size:
                 self._idle.append(conn)
@@ -103,7 +107,7 @@ class ConnectionPool:
     def discarded(self, held: bool = False) -> None:
         """A connection that failed to open, or that its holder closed (broken)."""
         if held:
-            self._held.count = max(0, self._holding() - 1)
+            self._hold(-1)
         self._forget_one()
 
     def _forget_one(self) -> None:
@@ -123,7 +127,7 @@ _POOLS: weakref.WeakValueDictionary[tuple[str, str], ConnectionPool] = (
     weakref.WeakValueDictionary())
 _LOCK = threading.Lock()
 _config = {"size": DEFAULT_SIZE, "wait_s": DEFAULT_WAIT_S}
-_generation = [0]  # one more after each fork: a Database asks for its pool again
+_generation = 0  # one more after each fork: a Database asks for its pool again
 
 
 def configure(size: int, wait_s: float) -> None:
@@ -135,7 +139,7 @@ def configure(size: int, wait_s: float) -> None:
 
 
 def generation() -> int:
-    return _generation[0]
+    return _generation
 
 
 def pool_for(url: str, schema: str) -> ConnectionPool:
@@ -152,9 +156,10 @@ def _after_fork() -> None:
     # A connection must not be used across a fork: the child starts with no pool. The
     # inherited connections are kept, unused and unclosed, until the child exits (closing
     # one, or letting it be collected, would end the parent's session too).
+    global _generation
     _INHERITED.extend(_POOLS.values())
     _POOLS.clear()
-    _generation[0] += 1
+    _generation += 1
 
 
 _INHERITED: list[ConnectionPool] = []

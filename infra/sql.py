@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from infra import pg_pool
-from infra.pg_pool import ConnectionPool
 
 # Rows a multi-row INSERT takes at once: far below SQLite's 32,766 parameters a statement.
 ROWS_PER_INSERT = 1000
@@ -114,14 +113,14 @@ class Database:
         self.sqlite_path = sqlite_path
         self.schema = schema
         self._local = threading.local()
-        self._pool: tuple[int, ConnectionPool] | None = None  # (fork generation, pool)
+        self._pool: tuple[int, pg_pool.ConnectionPool] | None = None  # (fork generation, pool)
         self._writer_lock: Any = contextlib.nullcontext()
         if not self.is_postgres and sqlite_path is not None:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             self._writer_lock = sqlite_writer_lock(sqlite_path)
 
     @property
-    def pool(self) -> ConnectionPool:
+    def pool(self) -> pg_pool.ConnectionPool:
         """Shared with every Database of this server and schema in the process; kept
         here, so that it lives as long as one of them does."""
         held = self._pool

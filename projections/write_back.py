@@ -74,12 +74,14 @@ class RowCache:
         """Reads the rows of many keys (of a one-column key) in a few statements."""
         assert len(self.key) == 1
         wanted = [k for k in dict.fromkeys(keys) if k not in self.rows]
-        if self.written is not None:
-            written = self.written
+        if self.written is not None:  # a key this cache never wrote has no row
+            maybe = []
             for k in wanted:
-                if hash(k) not in written:
+                if hash(k) in self.written:
+                    maybe.append(k)
+                else:
                     self.rows[k] = None
-            wanted = [k for k in wanted if hash(k) in written]
+            wanted = maybe
         listed = ", ".join(self.columns)
         for at in range(0, len(wanted), _KEYS_PER_READ):
             chunk = wanted[at : at + _KEYS_PER_READ]
